@@ -14,10 +14,10 @@ ZERO_DATE = "0000-00-00 00:00:00"
 
 
 def timestamps(seconds: np.ndarray) -> np.ndarray:
-    """Epoch seconds (UTC; -1 for NULL) -> 'YYYY-MM-DD HH:MM:SS' strings or None."""
+    """Epoch seconds (UTC; exactly -1 for NULL) -> 'YYYY-MM-DD HH:MM:SS' strings or None."""
     seconds = np.asarray(seconds, dtype=np.int64)
     text = np.char.replace(seconds.astype("datetime64[s]").astype(str), "T", " ").astype(object)
-    text[seconds < 0] = None
+    text[seconds == NULL_TIME] = None
     return text
 
 
@@ -25,7 +25,7 @@ def dates(seconds: np.ndarray) -> np.ndarray:
     """Epoch seconds (-1 for NULL) -> 'YYYY-MM-DD' strings or None."""
     seconds = np.asarray(seconds, dtype=np.int64)
     text = seconds.astype("datetime64[s]").astype("datetime64[D]").astype(str).astype(object)
-    text[seconds < 0] = None
+    text[seconds == NULL_TIME] = None
     return text
 
 
