@@ -47,4 +47,7 @@ class WarehouseSettings(BaseSettings):
 
     @property
     def is_demo_source(self) -> bool:
-        return self.source_url is None or self.resolved_source_url == f"sqlite:///{self.demo_source_path}"
+        return (
+            self.source_url is None
+            or self.resolved_source_url == f"sqlite:///{self.demo_source_path}"
+        )

@@ -9,19 +9,18 @@ env ``WAREHOUSE_SOURCE_URL``, default: the demo SQLite file under ``data/``) and
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ingestion.settings import WarehouseSettings
 
 app = typer.Typer(
     help="The platform's analytics warehouse: generate, extract, transform, run, publish, report.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -64,124 +63,9 @@ def fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-@app.command()
-def generate(
-    source: SourceOption = None,
-    warehouse: WarehouseOption = None,
-    scale: Annotated[str, typer.Option(help="tiny | small | medium | large")] = "small",
-    seed: Annotated[int, typer.Option(help="Same seed and scale give identical data.")] = 42,
-    replace: Annotated[
-        bool, typer.Option("--replace", help="Drop and recreate the generator's own tables if present.")
-    ] = False,
-    mutate: Annotated[
-        bool,
-        typer.Option("--mutate", help="Instead of generating, simulate the platform running on "
-                     "(inserts, updates, soft and hard deletes) against an existing generated database."),
-    ] = False,
-    volume: Annotated[float, typer.Option(help="With --mutate: share of rows touched, e.g. 0.01.")] = 0.01,
-    rate: Annotated[
-        list[str] | None,
-        typer.Option("--rate", help="Override a defect rate, e.g. --rate null_currency=0.1 (repeatable)."),
-    ] = None,
-    manifest: Annotated[
-        Path | None, typer.Option(help="Manifest path. Default: beside the data.")
-    ] = None,
-) -> None:
-    """Build the platform's transactional database (defects included) and its manifest."""
-    from ingestion.generator import SCALES, DefectRates, TargetError, manifest_path_for
-    from ingestion.generator import generate as run_generate
-
-    settings = build_settings(source, warehouse)
-    url = settings.resolved_source_url
-    manifest_path = manifest or manifest_path_for(url, settings.data_dir)
-    if mutate:
-        from ingestion.generator.mutate import MutationError, mutate_source
-
-        if not 0 < volume <= 0.5:
-            fail(f"--volume {volume} must be within (0, 0.5]")
-        try:
-            record = mutate_source(url, manifest_path, volume=volume)
-        except (TargetError, MutationError) as exc:
-            fail(str(exc))
-        _print_mutation(record, manifest_path)
-        return
-    if scale not in SCALES:
-        fail(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}")
-    try:
-        rates = DefectRates.parse(rate or [])
-    except ValueError as exc:
-        fail(str(exc))
-    started = time.perf_counter()
-    try:
-        result = run_generate(url, seed=seed, scale=scale, rates=rates, replace=replace,
-                              manifest_path=manifest_path)
-    except TargetError as exc:
-        fail(str(exc))
-    _print_generation(result, manifest_path, time.perf_counter() - started)
-
-
-def _print_generation(manifest: dict, manifest_path: Path, seconds: float) -> None:
-    table = Table(title=f"Generated {manifest['target']} (scale={manifest['scale']}, seed={manifest['seed']})")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, info in manifest["tables"].items():
-        table.add_row(name, f"{info['rows']:,}")
-    console.print(table)
-    defects = Table(title="Planted defects")
-    defects.add_column("defect")
-    defects.add_column("where")
-    defects.add_column("rows", justify="right")
-    for defect, where in manifest["defects"].items():
-        for place, info in where.items():
-            defects.add_row(defect, place, f"{info['count']:,}")
-    for name, info in manifest["hard_deleted"].items():
-        defects.add_row("hard_delete", name, f"{info['count']:,}")
-    console.print(defects)
-    total = manifest["total_rows"]
-    console.print(f"{total:,} rows in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} rows/s); "
-                  f"manifest: {manifest_path}")
-
-
-def _print_mutation(record: dict, manifest_path: Path) -> None:
-    table = Table(title=f"Mutation #{record['index']} (volume={record['volume']})")
-    for column in ("table", "inserted", "updated", "stale updates", "soft deleted", "hard deleted"):
-        table.add_column(column, justify="right" if column != "table" else "left")
-    for name, info in record["tables"].items():
-        table.add_row(name, *(f"{len(info.get(k, [])):,}" for k in
-                              ("inserted", "updated", "updated_stale", "soft_deleted", "hard_deleted")))
-    console.print(table)
-    console.print(f"clock {record['clock_start']} -> {record['clock_end']}; manifest: {manifest_path}")
-
-
-@app.command()
-def run(
-    source: SourceOption = None,
-    warehouse: WarehouseOption = None,
-    scale: Annotated[str, typer.Option(help="Scale of the demo source if it has to be generated.")] = "small",
-    seed: Annotated[int, typer.Option(help="Seed of the demo source if it has to be generated.")] = 42,
-) -> None:
-    """The main job: generate the demo source if absent, then run every stage and summarise."""
-    from ingestion.generator import generate as run_generate
-    from ingestion.generator import manifest_path_for, read_manifest
-    from ingestion.generator.platform import DefectRates
-
-    settings = build_settings(source, warehouse)
-    url = settings.resolved_source_url
-    manifest_path = manifest_path_for(url, settings.data_dir)
-    started = time.perf_counter()
-    if settings.is_demo_source and not settings.demo_source_path.exists():
-        console.print(f"Generating the demo source ({scale}, seed {seed}) at {settings.demo_source_path}")
-        manifest = run_generate(url, seed=seed, scale=scale, rates=DefectRates(), replace=False,
-                                manifest_path=manifest_path)
-        _print_generation(manifest, manifest_path, time.perf_counter() - started)
-    elif manifest_path.exists():
-        manifest = read_manifest(manifest_path)
-        console.print(f"Source {manifest['target']}: {manifest['total_rows']:,} rows "
-                      f"(scale={manifest['scale']}, seed={manifest['seed']}); manifest: {manifest_path}")
-    else:
-        console.print(f"Source {url}: not generated by this project (no manifest)")
-    console.print(f"Done in {time.perf_counter() - started:.1f} s.")
-
-
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
+
+
+# Each stage's subcommand lives in orchestration/commands/<stage>.py and registers itself on `app`.
+from orchestration.commands import generate, run  # noqa: E402, F401

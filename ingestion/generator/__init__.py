@@ -53,8 +53,15 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def generate(source_url: str, seed: int, scale: str, rates: DefectRates, replace: bool,
-             manifest_path: Path, progress: Any = None) -> dict[str, Any]:
+def generate(
+    source_url: str,
+    seed: int,
+    scale: str,
+    rates: DefectRates,
+    replace: bool,
+    manifest_path: Path,
+    progress: Any = None,
+) -> dict[str, Any]:
     """Build the platform database and return (and write) its manifest."""
     generator = PlatformGenerator(seed=seed, scale=scale, rates=rates)
     target = Target(source_url)
@@ -83,17 +90,38 @@ def generate(source_url: str, seed: int, scale: str, rates: DefectRates, replace
         "seconds": round(seconds, 2),
         "tables": {t: {"rows": rows[t], "checksum": digests[t].hexdigest()} for t in TABLE_NAMES},
         "defects": generator.planted.summary(),
-        "hard_deleted": {t: {"count": len(ids), "ids": ids} for t, ids in sorted(generator.hard_deleted.items())},
+        "hard_deleted": {
+            t: {"count": len(ids), "ids": ids} for t, ids in sorted(generator.hard_deleted.items())
+        },
         "structural": {
-            "camel_case_columns": {"users": ["twoFactorLastVerifiedAt", "legacyImportedAt"],
-                                   "instructor_profiles": ["accountId"]},
-            "local_time_columns": {"users": ["twoFactorLastVerifiedAt"], "payments": ["created_at"]},
-            "pii_columns": {"users": ["email", "full_name", "phone", "date_of_birth", "ssn", "government_id",
-                                      "address_line1", "postal_code"],
-                            "instructor_profiles": ["tax_id", "bank_account_number"]},
+            "camel_case_columns": {
+                "users": ["twoFactorLastVerifiedAt", "legacyImportedAt"],
+                "instructor_profiles": ["accountId"],
+            },
+            "local_time_columns": {
+                "users": ["twoFactorLastVerifiedAt"],
+                "payments": ["created_at"],
+            },
+            "pii_columns": {
+                "users": [
+                    "email",
+                    "full_name",
+                    "phone",
+                    "date_of_birth",
+                    "ssn",
+                    "government_id",
+                    "address_line1",
+                    "postal_code",
+                ],
+                "instructor_profiles": ["tax_id", "bank_account_number"],
+            },
             "secret_columns": {"integrations": ["api_key"], "webhooks": ["secret"]},
             "missing_tables": ["regions"],
-            "dark_matter_tables": ["course_drip_schedules", "ads_governance_rules", "data_partitions"],
+            "dark_matter_tables": [
+                "course_drip_schedules",
+                "ads_governance_rules",
+                "data_partitions",
+            ],
         },
         "mutations": [],
     }

@@ -43,25 +43,158 @@ TENANT_PROFILES: tuple[tuple[str, str, str, str], ...] = (
 )
 CURRENCIES: tuple[str, ...] = ("USD", "EUR", "GBP", "AUD", "SGD", "CAD", "INR", "JPY", "BRL")
 # Rough price level per currency, so that prices look local (units of currency per USD).
-PRICE_LEVEL = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "AUD": 1.5, "SGD": 1.35, "CAD": 1.36,
-               "INR": 83.0, "JPY": 150.0, "BRL": 5.0}
+PRICE_LEVEL = {
+    "USD": 1.0,
+    "EUR": 0.92,
+    "GBP": 0.79,
+    "AUD": 1.5,
+    "SGD": 1.35,
+    "CAD": 1.36,
+    "INR": 83.0,
+    "JPY": 150.0,
+    "BRL": 5.0,
+}
 
-FIRST_NAMES = np.array("""Ada Alan Grace Linus Edsger Barbara Donald Margaret Ken Dennis Radia Tim
-Frances Niklaus Leslie Shafi Sophie Hedy Katherine John Mary Claude Annie Jean Evelyn Carl Ida
-Yukihiro Guido Bjarne Anders Joan Lois Emmy Srinivasa Marie Rosalind Alonzo Kurt Noor Amara
-Chen Priya Mateo Lucia Olu Freya Tariq Ingrid Kofi Mei""".split())
-LAST_NAMES = np.array("""Lovelace Turing Hopper Torvalds Dijkstra Liskov Knuth Hamilton Thompson
-Ritchie Perlman BernersLee Allen Wirth Lamport Goldwasser Wilson Lamarr Johnson McCarthy Keller
-Shannon Easley Sammet Boyd Gauss Rhodes Matsumoto Rossum Stroustrup Hejlsberg Clarke Haibt
-Noether Ramanujan Curie Franklin Church Godel Haddad Okafor Zhang Iyer Alvarez Moreno Adeyemi
-Larsen Rahman Berg Mensah Wong""".split())
+FIRST_NAMES = np.array(
+    [
+        "Ada",
+        "Alan",
+        "Grace",
+        "Linus",
+        "Edsger",
+        "Barbara",
+        "Donald",
+        "Margaret",
+        "Ken",
+        "Dennis",
+        "Radia",
+        "Tim",
+        "Frances",
+        "Niklaus",
+        "Leslie",
+        "Shafi",
+        "Sophie",
+        "Hedy",
+        "Katherine",
+        "John",
+        "Mary",
+        "Claude",
+        "Annie",
+        "Jean",
+        "Evelyn",
+        "Carl",
+        "Ida",
+        "Yukihiro",
+        "Guido",
+        "Bjarne",
+        "Anders",
+        "Joan",
+        "Lois",
+        "Emmy",
+        "Srinivasa",
+        "Marie",
+        "Rosalind",
+        "Alonzo",
+        "Kurt",
+        "Noor",
+        "Amara",
+        "Chen",
+        "Priya",
+        "Mateo",
+        "Lucia",
+        "Olu",
+        "Freya",
+        "Tariq",
+        "Ingrid",
+        "Kofi",
+        "Mei",
+    ]
+)
+LAST_NAMES = np.array(
+    [
+        "Lovelace",
+        "Turing",
+        "Hopper",
+        "Torvalds",
+        "Dijkstra",
+        "Liskov",
+        "Knuth",
+        "Hamilton",
+        "Thompson",
+        "Ritchie",
+        "Perlman",
+        "BernersLee",
+        "Allen",
+        "Wirth",
+        "Lamport",
+        "Goldwasser",
+        "Wilson",
+        "Lamarr",
+        "Johnson",
+        "McCarthy",
+        "Keller",
+        "Shannon",
+        "Easley",
+        "Sammet",
+        "Boyd",
+        "Gauss",
+        "Rhodes",
+        "Matsumoto",
+        "Rossum",
+        "Stroustrup",
+        "Hejlsberg",
+        "Clarke",
+        "Haibt",
+        "Noether",
+        "Ramanujan",
+        "Curie",
+        "Franklin",
+        "Church",
+        "Godel",
+        "Haddad",
+        "Okafor",
+        "Zhang",
+        "Iyer",
+        "Alvarez",
+        "Moreno",
+        "Adeyemi",
+        "Larsen",
+        "Rahman",
+        "Berg",
+        "Mensah",
+        "Wong",
+    ]
+)
 EMAIL_DOMAINS = np.array(["example.com", "mail.example.org", "inbox.test", "learners.example.net"])
-STREETS = np.array(["Oak", "Maple", "Cedar", "Elm", "Pine", "Birch", "Willow", "Harbor", "Mill", "Lake"])
-CATEGORIES = np.array(["data", "design", "business", "languages", "music", "fitness", "cooking",
-                       "photography", "programming", "marketing"])
+STREETS = np.array(
+    ["Oak", "Maple", "Cedar", "Elm", "Pine", "Birch", "Willow", "Harbor", "Mill", "Lake"]
+)
+CATEGORIES = np.array(
+    [
+        "data",
+        "design",
+        "business",
+        "languages",
+        "music",
+        "fitness",
+        "cooking",
+        "photography",
+        "programming",
+        "marketing",
+    ]
+)
 LEVELS = np.array(["beginner", "intermediate", "advanced"])
-ACTIVITY_TYPES = np.array(["lesson_viewed", "video_played", "quiz_submitted", "login",
-                           "post_viewed", "resource_downloaded", "search"])
+ACTIVITY_TYPES = np.array(
+    [
+        "lesson_viewed",
+        "video_played",
+        "quiz_submitted",
+        "login",
+        "post_viewed",
+        "resource_downloaded",
+        "search",
+    ]
+)
 SERVICE_TYPES = np.array(["plumbing", "electrical", "tutoring", "cleaning", "moving", "gardening"])
 SERVICE_REGIONS = np.array(["north", "south", "east", "west", "central"])
 
@@ -91,12 +224,63 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale(3, 400, 60, 20, 1_200, 200, 60, 8, 300, 400, 20, 200, 6_000, 500, 60, 40, 10),
-    "small": Scale(6, 5_000, 500, 200, 15_000, 3_000, 800, 60, 4_000, 6_000, 200, 3_000,
-                   150_000, 6_000, 600, 300, 60),
-    "medium": Scale(12, 40_000, 3_000, 1_500, 140_000, 25_000, 6_000, 400, 30_000, 50_000, 1_500,
-                    25_000, 1_450_000, 50_000, 5_000, 2_000, 300),
-    "large": Scale(12, 300_000, 20_000, 10_000, 1_200_000, 200_000, 50_000, 3_000, 250_000,
-                   400_000, 10_000, 200_000, 16_000_000, 400_000, 40_000, 15_000, 2_000),
+    "small": Scale(
+        6,
+        5_000,
+        500,
+        200,
+        15_000,
+        3_000,
+        800,
+        60,
+        4_000,
+        6_000,
+        200,
+        3_000,
+        150_000,
+        6_000,
+        600,
+        300,
+        60,
+    ),
+    "medium": Scale(
+        12,
+        40_000,
+        3_000,
+        1_500,
+        140_000,
+        25_000,
+        6_000,
+        400,
+        30_000,
+        50_000,
+        1_500,
+        25_000,
+        1_450_000,
+        50_000,
+        5_000,
+        2_000,
+        300,
+    ),
+    "large": Scale(
+        12,
+        300_000,
+        20_000,
+        10_000,
+        1_200_000,
+        200_000,
+        50_000,
+        3_000,
+        250_000,
+        400_000,
+        10_000,
+        200_000,
+        16_000_000,
+        400_000,
+        40_000,
+        15_000,
+        2_000,
+    ),
 }
 ACTIVITY_CHUNK_ROWS = 500_000
 
@@ -143,7 +327,9 @@ class Planted:
 
     def summary(self) -> dict[str, dict[str, dict[str, object]]]:
         return {
-            defect: {where: {"count": len(ids), "ids": sorted(ids)} for where, ids in sorted(by.items())}
+            defect: {
+                where: {"count": len(ids), "ids": sorted(ids)} for where, ids in sorted(by.items())
+            }
             for defect, by in sorted(self.defects.items())
         }
 
@@ -155,7 +341,7 @@ def table_rng(seed: int, name: str) -> np.random.Generator:
 
 def _pick_mask(rng: np.random.Generator, size: int, rate: float) -> np.ndarray:
     """Exactly round(size * rate) rows (at least one when rate > 0) chosen at random."""
-    count = int(round(size * rate))
+    count = round(size * rate)
     if rate > 0 and size > 0:
         count = max(count, 1)
     mask = np.zeros(size, dtype=bool)
@@ -216,8 +402,7 @@ class PlatformGenerator:
         yield "learning_paths", self._learning_paths()
         yield "integrations", self._integrations()
         yield "webhooks", self._webhooks()
-        for name, frame in self._dark_matter():
-            yield name, frame
+        yield from self._dark_matter()
         yield from (("activity_logs", chunk) for chunk in self._activity_logs())
 
     # -- tenants and people ------------------------------------------------------------------
@@ -225,7 +410,10 @@ class PlatformGenerator:
     def _tenants(self) -> pd.DataFrame:
         n = self.scale.tenants
         profiles = [TENANT_PROFILES[i % len(TENANT_PROFILES)] for i in range(n)]
-        suffix = [("" if i < len(TENANT_PROFILES) else f" {i // len(TENANT_PROFILES) + 1}") for i in range(n)]
+        suffix = [
+            ("" if i < len(TENANT_PROFILES) else f" {i // len(TENANT_PROFILES) + 1}")
+            for i in range(n)
+        ]
         names = [p[0] + s for p, s in zip(profiles, suffix, strict=True)]
         self.tenant_currency = np.array([p[2] for p in profiles])
         self.tenant_tz = np.array([p[3] for p in profiles])
@@ -233,27 +421,39 @@ class PlatformGenerator:
         weights = 1.0 / np.arange(1, n + 1) ** 0.8
         self.tenant_weights = weights / weights.sum()
         created = WINDOW_START - (np.arange(n, 0, -1) * 11 * DAY)
-        return pd.DataFrame({
-            "id": enc.integers(np.arange(1, n + 1)),
-            "name": enc.strings(np.array(names)),
-            "slug": enc.strings(np.array([x.lower().replace(" ", "-") for x in names])),
-            "region": enc.strings(np.array([p[1] for p in profiles])),
-            "default_currency": enc.strings(self.tenant_currency),
-            "reporting_timezone": enc.strings(self.tenant_tz),
-            "created_at": enc.timestamps(created),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(np.arange(1, n + 1)),
+                "name": enc.strings(np.array(names)),
+                "slug": enc.strings(np.array([x.lower().replace(" ", "-") for x in names])),
+                "region": enc.strings(np.array([p[1] for p in profiles])),
+                "default_currency": enc.strings(self.tenant_currency),
+                "reporting_timezone": enc.strings(self.tenant_tz),
+                "created_at": enc.timestamps(created),
+            }
+        )
 
     def _users(self) -> pd.DataFrame:
         rng, s, r = self.rng("users"), self.scale, self.rates
         n = s.users
         tenant = rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1
         created = np.sort(rng.integers(WINDOW_START - 60 * DAY, WINDOW_END - 45 * DAY, size=n))
-        role = rng.choice(np.array(["learner", "instructor", "admin"]), size=n, p=[0.86, 0.11, 0.03])
+        role = rng.choice(
+            np.array(["learner", "instructor", "admin"]), size=n, p=[0.86, 0.11, 0.03]
+        )
         first = FIRST_NAMES[rng.integers(0, len(FIRST_NAMES), n)]
         last = LAST_NAMES[rng.integers(0, len(LAST_NAMES), n)]
         serial = np.arange(1, n + 1)
-        email = np.char.lower(enc.join(first, ".", last, serial.astype(str), "@",
-                                       EMAIL_DOMAINS[rng.integers(0, len(EMAIL_DOMAINS), n)]).astype(str))
+        email = np.char.lower(
+            enc.join(
+                first,
+                ".",
+                last,
+                serial.astype(str),
+                "@",
+                EMAIL_DOMAINS[rng.integers(0, len(EMAIL_DOMAINS), n)],
+            ).astype(str)
+        )
 
         # Duplicate people: a re-run seeder inserted the same person again, later, with an
         # email that differs only in case or surrounding spaces.
@@ -265,8 +465,9 @@ class PlatformGenerator:
                 dup_email[i] = dup_email[i][0].upper() + dup_email[i][1:]
             elif kind == "space":
                 dup_email[i] = f" {dup_email[i]} "
-        dup_created = np.minimum(created[dup_of] + rng.integers(DAY, 120 * DAY, dup_of.size),
-                                 WINDOW_END - 40 * DAY)
+        dup_created = np.minimum(
+            created[dup_of] + rng.integers(DAY, 120 * DAY, dup_of.size), WINDOW_END - 40 * DAY
+        )
 
         tenant = np.concatenate([tenant, tenant[dup_of]])
         created = np.concatenate([created, dup_created])
@@ -277,7 +478,8 @@ class PlatformGenerator:
         person = np.concatenate([serial, serial[dup_of]])  # the person each row belongs to
         is_dup = np.concatenate([np.zeros(n, bool), np.ones(dup_of.size, bool)])
         tenant, created, role, first, last, email_all, person, is_dup = _order_by_time(
-            tenant, created, role, first, last, email_all, person, is_dup, time=created)
+            tenant, created, role, first, last, email_all, person, is_dup, time=created
+        )
         total = tenant.size
         ids = np.arange(1, total + 1)
         # The canonical id of a person is the smallest users.id sharing tenant + email.
@@ -287,62 +489,94 @@ class PlatformGenerator:
         # Role spellings: the canonical value, a case/synonym variant, or an unknown value.
         role_text = role.astype(object)
         variant = _pick_mask(rng, total, r.enum_variant)
-        variant_spellings = {"learner": ["Learner", "LEARNER", "student"],
-                             "instructor": ["Instructor", "teacher", "INSTRUCTOR"],
-                             "admin": ["Admin", "ADMIN"]}
+        variant_spellings = {
+            "learner": ["Learner", "LEARNER", "student"],
+            "instructor": ["Instructor", "teacher", "INSTRUCTOR"],
+            "admin": ["Admin", "ADMIN"],
+        }
         for i in np.flatnonzero(variant):
             options = variant_spellings[role[i]]
             role_text[i] = options[rng.integers(0, len(options))]
         unknown = _pick_mask(rng, total, r.enum_unknown) & ~variant
-        role_text[unknown] = np.array(["", "superuser"], dtype=object)[rng.integers(0, 2, unknown.sum())]
+        role_text[unknown] = np.array(["", "superuser"], dtype=object)[
+            rng.integers(0, 2, unknown.sum())
+        ]
         self.planted.add("enum_variant", "users.role", ids[variant])
         self.planted.add("enum_unknown", "users.role", ids[unknown])
 
         updated = np.minimum(created + rng.integers(0, 200 * DAY, total), WINDOW_END)
         deleted = np.full(total, -1, dtype=np.int64)
         soft = _pick_mask(rng, total, r.soft_delete)
-        deleted[soft] = np.minimum(created[soft] + rng.integers(DAY, 300 * DAY, soft.sum()), WINDOW_END)
+        deleted[soft] = np.minimum(
+            created[soft] + rng.integers(DAY, 300 * DAY, soft.sum()), WINDOW_END
+        )
         updated[soft] = np.maximum(updated[soft], deleted[soft])
         self.planted.add("soft_delete", "users", ids[soft])
 
-        two_factor = np.where(rng.random(total) < 0.4,
-                              np.minimum(created + rng.integers(HOUR, 400 * DAY, total), WINDOW_END), -1)
-        legacy = np.where(rng.random(total) < 0.3,
-                          rng.integers(WINDOW_START - 1500 * DAY, WINDOW_START - 100 * DAY, total), -1)
+        two_factor = np.where(
+            rng.random(total) < 0.4,
+            np.minimum(created + rng.integers(HOUR, 400 * DAY, total), WINDOW_END),
+            -1,
+        )
+        legacy = np.where(
+            rng.random(total) < 0.3,
+            rng.integers(WINDOW_START - 1500 * DAY, WINDOW_START - 100 * DAY, total),
+            -1,
+        )
         legacy_text = enc.timestamps(legacy)
         zero = _pick_mask(rng, total, r.zero_date)
         legacy_text[zero] = enc.ZERO_DATE
         self.planted.add("zero_date", "users.legacyImportedAt", ids[zero])
 
-        dob = rng.integers(int(np.datetime64("1950-01-01", "s").astype(np.int64)),
-                           int(np.datetime64("2006-12-31", "s").astype(np.int64)), total)
+        dob = rng.integers(
+            int(np.datetime64("1950-01-01", "s").astype(np.int64)),
+            int(np.datetime64("2006-12-31", "s").astype(np.int64)),
+            total,
+        )
         digits = lambda k: rng.integers(10 ** (k - 1), 10**k, total).astype(str)  # noqa: E731
 
-        self.users = pd.DataFrame({"id": ids, "tenant": tenant, "created": created,
-                                   "role": role, "canonical": canonical, "deleted": deleted})
+        self.users = pd.DataFrame(
+            {
+                "id": ids,
+                "tenant": tenant,
+                "created": created,
+                "role": role,
+                "canonical": canonical,
+                "deleted": deleted,
+            }
+        )
         self.user_email = email_all
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "email": enc.strings(email_all),
-            "full_name": enc.join(first, " ", last),
-            "role": role_text,
-            "country_code": enc.strings(np.array(["US", "DE", "GB", "AU", "SG", "CA", "IN", "JP", "BR", "FR"])[
-                rng.integers(0, 10, total)]),
-            "phone": enc.join("+1-555-", digits(3), "-", digits(4)),
-            "date_of_birth": enc.dates(dob),
-            "ssn": enc.join(digits(3), "-", digits(2), "-", digits(4)),
-            "government_id": enc.join("P", digits(8)),
-            "address_line1": enc.join(rng.integers(1, 9999, total).astype(str), " ",
-                                      STREETS[rng.integers(0, len(STREETS), total)], " Street"),
-            "postal_code": enc.strings(digits(5)),
-            "marketing_consent": enc.integers(rng.random(total) < 0.55),
-            "created_at": enc.timestamps(created),
-            "updated_at": enc.timestamps(updated),
-            "deleted_at": enc.timestamps(deleted),
-            "twoFactorLastVerifiedAt": enc.timestamps(enc.new_york_wall_seconds(two_factor)),
-            "legacyImportedAt": legacy_text,
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "email": enc.strings(email_all),
+                "full_name": enc.join(first, " ", last),
+                "role": role_text,
+                "country_code": enc.strings(
+                    np.array(["US", "DE", "GB", "AU", "SG", "CA", "IN", "JP", "BR", "FR"])[
+                        rng.integers(0, 10, total)
+                    ]
+                ),
+                "phone": enc.join("+1-555-", digits(3), "-", digits(4)),
+                "date_of_birth": enc.dates(dob),
+                "ssn": enc.join(digits(3), "-", digits(2), "-", digits(4)),
+                "government_id": enc.join("P", digits(8)),
+                "address_line1": enc.join(
+                    rng.integers(1, 9999, total).astype(str),
+                    " ",
+                    STREETS[rng.integers(0, len(STREETS), total)],
+                    " Street",
+                ),
+                "postal_code": enc.strings(digits(5)),
+                "marketing_consent": enc.integers(rng.random(total) < 0.55),
+                "created_at": enc.timestamps(created),
+                "updated_at": enc.timestamps(updated),
+                "deleted_at": enc.timestamps(deleted),
+                "twoFactorLastVerifiedAt": enc.timestamps(enc.new_york_wall_seconds(two_factor)),
+                "legacyImportedAt": legacy_text,
+            }
+        )
 
     def _users_with_role(self, role: str) -> pd.DataFrame:
         return self.users[self.users["role"].to_numpy() == role]
@@ -357,25 +591,40 @@ class PlatformGenerator:
         payout_ccy = self.tenant_currency[tenant - 1].astype(object)
         payout_ccy[rng.random(n) < 0.15] = None  # not chosen yet: falls back downstream
         ids = np.arange(1, n + 1)
-        self.instructors = pd.DataFrame({"user_id": inst["id"].to_numpy(), "tenant": tenant,
-                                         "share": share_cents / 100.0, "created": created})
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "user_id": enc.integers(inst["id"].to_numpy()),
-            "accountId": enc.join("acct_", rng.integers(10**11, 10**12, n).astype(str)),
-            "revenue_share_pct": enc.money(share_cents),
-            "tax_id": enc.join("TX-", rng.integers(10**8, 10**9, n).astype(str)),
-            "bank_account_number": enc.join("GB", rng.integers(10, 99, n).astype(str), "NWBK",
-                                            rng.integers(10**13, 10**14, n).astype(str)),
-            "payout_currency": payout_ccy,
-            "created_at": enc.timestamps(created),
-            "updated_at": enc.timestamps(np.minimum(created + rng.integers(0, 90 * DAY, n), WINDOW_END)),
-        })
+        self.instructors = pd.DataFrame(
+            {
+                "user_id": inst["id"].to_numpy(),
+                "tenant": tenant,
+                "share": share_cents / 100.0,
+                "created": created,
+            }
+        )
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "user_id": enc.integers(inst["id"].to_numpy()),
+                "accountId": enc.join("acct_", rng.integers(10**11, 10**12, n).astype(str)),
+                "revenue_share_pct": enc.money(share_cents),
+                "tax_id": enc.join("TX-", rng.integers(10**8, 10**9, n).astype(str)),
+                "bank_account_number": enc.join(
+                    "GB",
+                    rng.integers(10, 99, n).astype(str),
+                    "NWBK",
+                    rng.integers(10**13, 10**14, n).astype(str),
+                ),
+                "payout_currency": payout_ccy,
+                "created_at": enc.timestamps(created),
+                "updated_at": enc.timestamps(
+                    np.minimum(created + rng.integers(0, 90 * DAY, n), WINDOW_END)
+                ),
+            }
+        )
 
     # -- catalogue -------------------------------------------------------------------------------
 
-    def _priced_currency(self, rng: np.random.Generator, tenant: np.ndarray, table: str,
-                         ids_later: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def _priced_currency(
+        self, rng: np.random.Generator, tenant: np.ndarray, table: str, ids_later: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The true currency of each row, and a mask of rows whose currency column is NULL.
 
         Only rows priced in the tenant's default currency may be NULL, so the documented
@@ -384,16 +633,20 @@ class PlatformGenerator:
         n = tenant.size
         currency = self.tenant_currency[tenant - 1].astype(object)
         foreign = rng.random(n) < 0.08
-        currency[foreign] = np.array(["USD", "EUR"], dtype=object)[rng.integers(0, 2, foreign.sum())]
+        currency[foreign] = np.array(["USD", "EUR"], dtype=object)[
+            rng.integers(0, 2, foreign.sum())
+        ]
         is_default = currency == self.tenant_currency[tenant - 1]
         eligible = np.flatnonzero(is_default)
         null = np.zeros(n, dtype=bool)
-        count = int(round(n * self.rates.null_currency))
+        count = round(n * self.rates.null_currency)
         if count and eligible.size:
             null[rng.choice(eligible, size=min(count, eligible.size), replace=False)] = True
         return currency, null
 
-    def _price_cents(self, rng: np.random.Generator, currency: np.ndarray, low: float, high: float) -> np.ndarray:
+    def _price_cents(
+        self, rng: np.random.Generator, currency: np.ndarray, low: float, high: float
+    ) -> np.ndarray:
         usd = rng.uniform(low, high, currency.size)
         level = np.array([PRICE_LEVEL[c] for c in currency])
         # Charm prices: whole units minus one cent, in the local price level.
@@ -407,22 +660,32 @@ class PlatformGenerator:
         owner = rng.choice(len(inst), size=s.courses, p=weight / weight.sum())
         user_id = inst["user_id"].to_numpy()[owner]
         tenant = inst["tenant"].to_numpy()[owner]
-        created = np.minimum(inst["created"].to_numpy()[owner] + rng.integers(DAY, 300 * DAY, s.courses),
-                             WINDOW_END - 60 * DAY)
+        created = np.minimum(
+            inst["created"].to_numpy()[owner] + rng.integers(DAY, 300 * DAY, s.courses),
+            WINDOW_END - 60 * DAY,
+        )
         user_id, tenant, created = _order_by_time(user_id, tenant, created, time=created)
         n = s.courses
         ids = np.arange(1, n + 1)
-        status = rng.choice(np.array(["published", "draft", "archived"]), size=n, p=[0.78, 0.12, 0.10])
-        published = np.where(status != "draft",
-                             np.minimum(created + rng.integers(HOUR, 45 * DAY, n), WINDOW_END - 30 * DAY), -1)
+        status = rng.choice(
+            np.array(["published", "draft", "archived"]), size=n, p=[0.78, 0.12, 0.10]
+        )
+        published = np.where(
+            status != "draft",
+            np.minimum(created + rng.integers(HOUR, 45 * DAY, n), WINDOW_END - 30 * DAY),
+            -1,
+        )
         currency, null_ccy = self._priced_currency(rng, tenant, "courses")
         price = self._price_cents(rng, currency, 15, 250)
         free = rng.random(n) < 0.08
         price[free] = 0
         status_text = status.astype(object)
         variant = _pick_mask(rng, n, r.enum_variant)
-        spellings = {"published": ["Published", "PUBLISHED", "live"], "draft": ["Draft", "DRAFT"],
-                     "archived": ["Archived", "ARCHIVED"]}
+        spellings = {
+            "published": ["Published", "PUBLISHED", "live"],
+            "draft": ["Draft", "DRAFT"],
+            "archived": ["Archived", "ARCHIVED"],
+        }
         for i in np.flatnonzero(variant):
             options = spellings[status[i]]
             status_text[i] = options[rng.integers(0, len(options))]
@@ -431,33 +694,50 @@ class PlatformGenerator:
         self.planted.add("enum_variant", "courses.status", ids[variant])
         self.planted.add("enum_unknown", "courses.status", ids[unknown])
         self.planted.add("null_currency", "courses.currency", ids[null_ccy])
-        self.courses = pd.DataFrame({"id": ids, "tenant": tenant, "instructor": user_id,
-                                     "published": published, "price": price, "currency": currency,
-                                     "sellable": (status != "draft") & ~unknown})
-        title = enc.join(np.char.capitalize(CATEGORIES[rng.integers(0, len(CATEGORIES), n)].astype(str)),
-                         " course ", ids.astype(str))
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "instructor_id": enc.integers(user_id),
-            "title": title,
-            "slug": enc.join("course-", ids.astype(str)),
-            "category": enc.strings(CATEGORIES[rng.integers(0, len(CATEGORIES), n)]),
-            "level": enc.strings(LEVELS[rng.integers(0, len(LEVELS), n)]),
-            "price_amount": enc.money(price),
-            "currency": enc.strings(currency, null_ccy),
-            "status": status_text,
-            "published_at": enc.timestamps(published),
-            "created_at": enc.timestamps(created),
-            "updated_at": enc.timestamps(np.maximum(published, created) + rng.integers(0, 30 * DAY, n)),
-        })
+        self.courses = pd.DataFrame(
+            {
+                "id": ids,
+                "tenant": tenant,
+                "instructor": user_id,
+                "published": published,
+                "price": price,
+                "currency": currency,
+                "sellable": (status != "draft") & ~unknown,
+            }
+        )
+        title = enc.join(
+            np.char.capitalize(CATEGORIES[rng.integers(0, len(CATEGORIES), n)].astype(str)),
+            " course ",
+            ids.astype(str),
+        )
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "instructor_id": enc.integers(user_id),
+                "title": title,
+                "slug": enc.join("course-", ids.astype(str)),
+                "category": enc.strings(CATEGORIES[rng.integers(0, len(CATEGORIES), n)]),
+                "level": enc.strings(LEVELS[rng.integers(0, len(LEVELS), n)]),
+                "price_amount": enc.money(price),
+                "currency": enc.strings(currency, null_ccy),
+                "status": status_text,
+                "published_at": enc.timestamps(published),
+                "created_at": enc.timestamps(created),
+                "updated_at": enc.timestamps(
+                    np.maximum(published, created) + rng.integers(0, 30 * DAY, n)
+                ),
+            }
+        )
 
     def _ebooks(self) -> pd.DataFrame:
         rng, s = self.rng("ebooks"), self.scale
         inst = self.instructors
         owner = rng.integers(0, len(inst), s.ebooks)
-        created = np.minimum(inst["created"].to_numpy()[owner] + rng.integers(DAY, 200 * DAY, s.ebooks),
-                             WINDOW_END - 60 * DAY)
+        created = np.minimum(
+            inst["created"].to_numpy()[owner] + rng.integers(DAY, 200 * DAY, s.ebooks),
+            WINDOW_END - 60 * DAY,
+        )
         (owner, created) = _order_by_time(owner, created, time=created)
         n = s.ebooks
         ids = np.arange(1, n + 1)
@@ -466,20 +746,31 @@ class PlatformGenerator:
         currency, null_ccy = self._priced_currency(rng, tenant, "ebooks")
         price = self._price_cents(rng, currency, 5, 40)
         self.planted.add("null_currency", "ebooks.currency", ids[null_ccy])
-        self.ebooks = pd.DataFrame({"id": ids, "tenant": tenant, "published": published,
-                                    "price": price, "currency": currency,
-                                    "instructor": inst["user_id"].to_numpy()[owner]})
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "instructor_id": enc.integers(inst["user_id"].to_numpy()[owner]),
-            "title": enc.join("Ebook ", ids.astype(str)),
-            "price_amount": enc.money(price),
-            "currency": enc.strings(currency, null_ccy),
-            "published_at": enc.timestamps(published),
-            "created_at": enc.timestamps(created),
-            "updated_at": enc.timestamps(np.maximum(published, created) + rng.integers(0, 10 * DAY, n)),
-        })
+        self.ebooks = pd.DataFrame(
+            {
+                "id": ids,
+                "tenant": tenant,
+                "published": published,
+                "price": price,
+                "currency": currency,
+                "instructor": inst["user_id"].to_numpy()[owner],
+            }
+        )
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "instructor_id": enc.integers(inst["user_id"].to_numpy()[owner]),
+                "title": enc.join("Ebook ", ids.astype(str)),
+                "price_amount": enc.money(price),
+                "currency": enc.strings(currency, null_ccy),
+                "published_at": enc.timestamps(published),
+                "created_at": enc.timestamps(created),
+                "updated_at": enc.timestamps(
+                    np.maximum(published, created) + rng.integers(0, 10 * DAY, n)
+                ),
+            }
+        )
 
     def _learners_of(self, rng: np.random.Generator, tenant: np.ndarray) -> np.ndarray:
         """A random learner (user row index) of each given tenant."""
@@ -497,40 +788,56 @@ class PlatformGenerator:
         n = s.subscriptions
         tenant = rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1
         user_row = self._learners_of(rng, tenant)
-        started = np.maximum(self.users["created"].to_numpy()[user_row], WINDOW_START) + rng.integers(
-            0, 500 * DAY, n)
+        started = np.maximum(
+            self.users["created"].to_numpy()[user_row], WINDOW_START
+        ) + rng.integers(0, 500 * DAY, n)
         started = np.minimum(started, WINDOW_END - 40 * DAY)
         tenant, user_row, started = _order_by_time(tenant, user_row, started, time=started)
         ids = np.arange(1, n + 1)
         plan = np.where(rng.random(n) < 0.75, "monthly", "annual")
-        cancelled = np.where(rng.random(n) < 0.35, started + rng.integers(35 * DAY, 500 * DAY, n), -1)
+        cancelled = np.where(
+            rng.random(n) < 0.35, started + rng.integers(35 * DAY, 500 * DAY, n), -1
+        )
         cancelled[cancelled > WINDOW_END] = -1
-        status = np.where(cancelled >= 0, "cancelled", np.where(rng.random(n) < 0.06, "past_due", "active"))
+        status = np.where(
+            cancelled >= 0, "cancelled", np.where(rng.random(n) < 0.06, "past_due", "active")
+        )
         currency, null_ccy = self._priced_currency(rng, tenant, "subscriptions")
         monthly = self._price_cents(rng, currency, 9, 49)
         self.planted.add("null_currency", "subscriptions.currency", ids[null_ccy])
-        self.subscriptions = pd.DataFrame({"id": ids, "tenant": tenant,
-                                           "user": self.users["id"].to_numpy()[user_row],
-                                           "plan": plan, "started": started, "cancelled": cancelled,
-                                           "monthly": monthly, "currency": currency})
+        self.subscriptions = pd.DataFrame(
+            {
+                "id": ids,
+                "tenant": tenant,
+                "user": self.users["id"].to_numpy()[user_row],
+                "plan": plan,
+                "started": started,
+                "cancelled": cancelled,
+                "monthly": monthly,
+                "currency": currency,
+            }
+        )
         updated = np.where(cancelled >= 0, cancelled, started + rng.integers(0, 60 * DAY, n))
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "user_id": enc.integers(self.users["id"].to_numpy()[user_row]),
-            "plan": enc.strings(plan),
-            "status": enc.strings(status),
-            "monthly_amount": enc.money(monthly),
-            "currency": enc.strings(currency, null_ccy),
-            "started_at": enc.timestamps(started),
-            "cancelled_at": enc.timestamps(cancelled),
-            "updated_at": enc.timestamps(np.minimum(updated, WINDOW_END)),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "user_id": enc.integers(self.users["id"].to_numpy()[user_row]),
+                "plan": enc.strings(plan),
+                "status": enc.strings(status),
+                "monthly_amount": enc.money(monthly),
+                "currency": enc.strings(currency, null_ccy),
+                "started_at": enc.timestamps(started),
+                "cancelled_at": enc.timestamps(cancelled),
+                "updated_at": enc.timestamps(np.minimum(updated, WINDOW_END)),
+            }
+        )
 
     # -- field services --------------------------------------------------------------------------
 
-    def _json_column(self, rng: np.random.Generator, text: np.ndarray, where: str,
-                     ids: np.ndarray) -> np.ndarray:
+    def _json_column(
+        self, rng: np.random.Generator, text: np.ndarray, where: str, ids: np.ndarray
+    ) -> np.ndarray:
         """Break a planted share of JSON documents the way real writers do (truncation, quotes)."""
         text = text.astype(object)
         bad = _pick_mask(rng, text.size, self.rates.malformed_json)
@@ -545,26 +852,34 @@ class PlatformGenerator:
         n = s.providers
         tenant = rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1
         user_row = self._learners_of(rng, tenant)
-        created = np.maximum(self.users["created"].to_numpy()[user_row], WINDOW_START) + rng.integers(
-            0, 200 * DAY, n)
+        created = np.maximum(
+            self.users["created"].to_numpy()[user_row], WINDOW_START
+        ) + rng.integers(0, 200 * DAY, n)
         tenant, user_row, created = _order_by_time(tenant, user_row, created, time=created)
         ids = np.arange(1, n + 1)
         region = SERVICE_REGIONS[rng.integers(0, len(SERVICE_REGIONS), n)]
         first = SERVICE_TYPES[rng.integers(0, len(SERVICE_TYPES), n)]
         second = SERVICE_TYPES[rng.integers(0, len(SERVICE_TYPES), n)]
         types = enc.join('["', first, '", "', second, '"]')
-        self.providers = pd.DataFrame({"id": ids, "tenant": tenant, "region": region,
-                                       "created": created})
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "user_id": enc.integers(self.users["id"].to_numpy()[user_row]),
-            "region": enc.strings(region),
-            "service_types": self._json_column(rng, types, "field_service_providers.service_types", ids),
-            "rating": enc.money(rng.integers(250, 501, n)),
-            "created_at": enc.timestamps(created),
-            "updated_at": enc.timestamps(np.minimum(created + rng.integers(0, 100 * DAY, n), WINDOW_END)),
-        })
+        self.providers = pd.DataFrame(
+            {"id": ids, "tenant": tenant, "region": region, "created": created}
+        )
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "user_id": enc.integers(self.users["id"].to_numpy()[user_row]),
+                "region": enc.strings(region),
+                "service_types": self._json_column(
+                    rng, types, "field_service_providers.service_types", ids
+                ),
+                "rating": enc.money(rng.integers(250, 501, n)),
+                "created_at": enc.timestamps(created),
+                "updated_at": enc.timestamps(
+                    np.minimum(created + rng.integers(0, 100 * DAY, n), WINDOW_END)
+                ),
+            }
+        )
 
     def _orders(self) -> pd.DataFrame:
         rng, s = self.rng("field_service_orders"), self.scale
@@ -582,20 +897,33 @@ class PlatformGenerator:
         outcome = rng.random(n)
         never_matched = outcome < 0.12
         matched[never_matched | (matched > WINDOW_END)] = -1
-        completed = np.where((matched >= 0) & (outcome > 0.2), matched + rng.integers(HOUR, 10 * DAY, n), -1)
+        completed = np.where(
+            (matched >= 0) & (outcome > 0.2), matched + rng.integers(HOUR, 10 * DAY, n), -1
+        )
         completed[completed > WINDOW_END] = -1
         cancelled = np.full(n, -1, dtype=np.int64)
         cancel_unmatched = never_matched & (outcome < 0.09)
-        cancelled[cancel_unmatched] = requested[cancel_unmatched] + rng.integers(HOUR, 72 * HOUR,
-                                                                                 cancel_unmatched.sum())
+        cancelled[cancel_unmatched] = requested[cancel_unmatched] + rng.integers(
+            HOUR, 72 * HOUR, cancel_unmatched.sum()
+        )
         cancel_matched = (matched >= 0) & (completed < 0) & (outcome > 0.12) & (outcome < 0.18)
-        cancelled[cancel_matched] = matched[cancel_matched] + rng.integers(HOUR, 48 * HOUR, cancel_matched.sum())
+        cancelled[cancel_matched] = matched[cancel_matched] + rng.integers(
+            HOUR, 48 * HOUR, cancel_matched.sum()
+        )
         cancelled[cancelled > WINDOW_END] = -1
-        status = np.where(cancelled >= 0, "cancelled",
-                          np.where(completed >= 0, "completed",
-                                   np.where(matched >= 0,
-                                            np.where(rng.random(n) < 0.5, "matched", "in_progress"),
-                                            "requested")))
+        status = np.where(
+            cancelled >= 0,
+            "cancelled",
+            np.where(
+                completed >= 0,
+                "completed",
+                np.where(
+                    matched >= 0,
+                    np.where(rng.random(n) < 0.5, "matched", "in_progress"),
+                    "requested",
+                ),
+            ),
+        )
         provider = np.full(n, -1, dtype=np.int64)
         has_provider = matched >= 0
         prov_tenant = self.providers["tenant"].to_numpy()
@@ -609,53 +937,84 @@ class PlatformGenerator:
         quoted = self._price_cents(rng, currency, 40, 600)
         service = SERVICE_TYPES[rng.integers(0, len(SERVICE_TYPES), n)]
         region = SERVICE_REGIONS[rng.integers(0, len(SERVICE_REGIONS), n)]
-        metadata = enc.join('{"urgency": "', np.array(["low", "normal", "high"])[rng.integers(0, 3, n)],
-                            '", "access_notes": "gate code ', rng.integers(100, 999, n).astype(str),
-                            '", "estimated_hours": ', rng.integers(1, 9, n).astype(str), "}")
+        metadata = enc.join(
+            '{"urgency": "',
+            np.array(["low", "normal", "high"])[rng.integers(0, 3, n)],
+            '", "access_notes": "gate code ',
+            rng.integers(100, 999, n).astype(str),
+            '", "estimated_hours": ',
+            rng.integers(1, 9, n).astype(str),
+            "}",
+        )
         self.planted.add("null_currency", "field_service_orders.currency", ids[null_ccy])
         last = np.maximum.reduce([requested, matched, completed, cancelled])
-        self.orders = pd.DataFrame({"id": ids, "tenant": tenant, "user": self.users["id"].to_numpy()[user_row],
-                                    "requested": requested, "matched": matched, "completed": completed,
-                                    "cancelled": cancelled, "quoted": quoted, "currency": currency})
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "customer_id": enc.integers(self.users["id"].to_numpy()[user_row]),
-            "provider_id": enc.integers(provider, provider < 0),
-            "service_type": enc.strings(service),
-            "region": enc.strings(region),
-            "status": enc.strings(status),
-            "quoted_amount": enc.money(quoted),
-            "currency": enc.strings(currency, null_ccy),
-            "metadata": self._json_column(rng, metadata, "field_service_orders.metadata", ids),
-            "requested_at": enc.timestamps(requested),
-            "matched_at": enc.timestamps(matched),
-            "completed_at": enc.timestamps(completed),
-            "cancelled_at": enc.timestamps(cancelled),
-            "updated_at": enc.timestamps(last),
-        })
+        self.orders = pd.DataFrame(
+            {
+                "id": ids,
+                "tenant": tenant,
+                "user": self.users["id"].to_numpy()[user_row],
+                "requested": requested,
+                "matched": matched,
+                "completed": completed,
+                "cancelled": cancelled,
+                "quoted": quoted,
+                "currency": currency,
+            }
+        )
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "customer_id": enc.integers(self.users["id"].to_numpy()[user_row]),
+                "provider_id": enc.integers(provider, provider < 0),
+                "service_type": enc.strings(service),
+                "region": enc.strings(region),
+                "status": enc.strings(status),
+                "quoted_amount": enc.money(quoted),
+                "currency": enc.strings(currency, null_ccy),
+                "metadata": self._json_column(rng, metadata, "field_service_orders.metadata", ids),
+                "requested_at": enc.timestamps(requested),
+                "matched_at": enc.timestamps(matched),
+                "completed_at": enc.timestamps(completed),
+                "cancelled_at": enc.timestamps(cancelled),
+                "updated_at": enc.timestamps(last),
+            }
+        )
 
     def _order_events(self) -> pd.DataFrame:
         rng = self.rng("field_service_events")
         o = self.orders
         parts = []
-        for kind, column in (("requested", "requested"), ("matched", "matched"),
-                             ("completed", "completed"), ("cancelled", "cancelled")):
+        for kind, column in (
+            ("requested", "requested"),
+            ("matched", "matched"),
+            ("completed", "completed"),
+            ("cancelled", "cancelled"),
+        ):
             at = o[column].to_numpy()
             keep = at >= 0
-            parts.append(pd.DataFrame({"order": o["id"].to_numpy()[keep], "type": kind, "at": at[keep]}))
+            parts.append(
+                pd.DataFrame({"order": o["id"].to_numpy()[keep], "type": kind, "at": at[keep]})
+            )
         events = pd.concat(parts, ignore_index=True).sort_values(["at", "order"], kind="stable")
         n = len(events)
         ids = np.arange(1, n + 1)
-        payload = enc.join('{"order_id": ', events["order"].to_numpy().astype(str), ', "source": "',
-                           np.array(["app", "web", "ops"])[rng.integers(0, 3, n)], '"}')
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "order_id": enc.integers(events["order"].to_numpy()),
-            "event_type": enc.strings(events["type"].to_numpy()),
-            "payload": self._json_column(rng, payload, "field_service_events.payload", ids),
-            "occurred_at": enc.timestamps(events["at"].to_numpy()),
-        })
+        payload = enc.join(
+            '{"order_id": ',
+            events["order"].to_numpy().astype(str),
+            ', "source": "',
+            np.array(["app", "web", "ops"])[rng.integers(0, 3, n)],
+            '"}',
+        )
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "order_id": enc.integers(events["order"].to_numpy()),
+                "event_type": enc.strings(events["type"].to_numpy()),
+                "payload": self._json_column(rng, payload, "field_service_events.payload", ids),
+                "occurred_at": enc.timestamps(events["at"].to_numpy()),
+            }
+        )
 
     # -- learning and money ---------------------------------------------------------------------
 
@@ -678,14 +1037,20 @@ class PlatformGenerator:
             course_row[where] = pool[rng.choice(pool.size, size=where.size, p=w)]
         tenant = c_tenant[course_row]
         user_row = self._learners_of(rng, tenant)
-        floor = np.maximum(courses["published"].to_numpy()[course_row], self.users["created"].to_numpy()[user_row])
+        floor = np.maximum(
+            courses["published"].to_numpy()[course_row], self.users["created"].to_numpy()[user_row]
+        )
         floor = np.maximum(floor, WINDOW_START)
         span = np.maximum(WINDOW_END - 2 * DAY - floor, HOUR)
         enrolled = floor + (rng.random(n) ** 1.3 * span).astype(np.int64)
-        course_row, user_row, enrolled = _order_by_time(course_row, user_row, enrolled, time=enrolled)
+        course_row, user_row, enrolled = _order_by_time(
+            course_row, user_row, enrolled, time=enrolled
+        )
         ids = np.arange(1, n + 1)
         course_id = courses["id"].to_numpy()[course_row]
-        status = rng.choice(np.array(["active", "completed", "cancelled"]), size=n, p=[0.6, 0.32, 0.08])
+        status = rng.choice(
+            np.array(["active", "completed", "cancelled"]), size=n, p=[0.6, 0.32, 0.08]
+        )
         progress = np.where(status == "completed", 10000, rng.integers(0, 9901, n))
         completed = np.where(status == "completed", enrolled + rng.integers(DAY, 120 * DAY, n), -1)
         over = completed > WINDOW_END
@@ -696,15 +1061,28 @@ class PlatformGenerator:
         updated = np.minimum(updated, WINDOW_END)
         # Stale cursor: progress moved on (and the course was finished) but updated_at was not bumped.
         stale = _pick_mask(rng, n, r.stale_cursor) & (completed >= 0)
-        updated[stale] = np.maximum(enrolled[stale], completed[stale] - rng.integers(DAY, 20 * DAY, stale.sum()))
+        updated[stale] = np.maximum(
+            enrolled[stale], completed[stale] - rng.integers(DAY, 20 * DAY, stale.sum())
+        )
         self.planted.add("stale_cursor", "enrollments", ids[stale])
-        channel = rng.choice(np.array(["organic", "paid_ads", "referral", "community", ""]), size=n,
-                             p=[0.45, 0.22, 0.13, 0.1, 0.1]).astype(object)
+        channel = rng.choice(
+            np.array(["organic", "paid_ads", "referral", "community", ""]),
+            size=n,
+            p=[0.45, 0.22, 0.13, 0.1, 0.1],
+        ).astype(object)
         channel[channel == ""] = None
-        self.enrollments = pd.DataFrame({"id": ids, "tenant": tenant, "course_row": course_row,
-                                         "course": course_id, "user_row": user_row,
-                                         "user": self.users["id"].to_numpy()[user_row],
-                                         "enrolled": enrolled, "status": status})
+        self.enrollments = pd.DataFrame(
+            {
+                "id": ids,
+                "tenant": tenant,
+                "course_row": course_row,
+                "course": course_id,
+                "user_row": user_row,
+                "user": self.users["id"].to_numpy()[user_row],
+                "enrolled": enrolled,
+                "status": status,
+            }
+        )
         self._enrollment_columns = {
             "id": enc.integers(ids),
             "tenant_id": enc.integers(tenant),
@@ -728,13 +1106,20 @@ class PlatformGenerator:
         # Course purchases: one captured payment per paid enrollment, moments before it.
         price = courses["price"].to_numpy()[e["course_row"].to_numpy()]
         paid = price > 0
-        frames.append(pd.DataFrame({
-            "tenant": e["tenant"].to_numpy()[paid], "user": e["user"].to_numpy()[paid],
-            "type": "course", "product": e["course"].to_numpy()[paid],
-            "enrollment": e["id"].to_numpy()[paid],
-            "cents": price[paid], "currency": courses["currency"].to_numpy()[e["course_row"].to_numpy()][paid],
-            "at": e["enrolled"].to_numpy()[paid] - rng.integers(5, 180, paid.sum()),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "tenant": e["tenant"].to_numpy()[paid],
+                    "user": e["user"].to_numpy()[paid],
+                    "type": "course",
+                    "product": e["course"].to_numpy()[paid],
+                    "enrollment": e["id"].to_numpy()[paid],
+                    "cents": price[paid],
+                    "currency": courses["currency"].to_numpy()[e["course_row"].to_numpy()][paid],
+                    "at": e["enrolled"].to_numpy()[paid] - rng.integers(5, 180, paid.sum()),
+                }
+            )
+        )
         # Ebook sales.
         eb = self.ebooks[self.ebooks["published"].to_numpy() >= 0]
         k = self.scale.ebook_sales
@@ -742,11 +1127,20 @@ class PlatformGenerator:
         buyer = self._learners_of(rng, eb["tenant"].to_numpy()[row])
         floor = np.maximum(eb["published"].to_numpy()[row], self.users["created"].to_numpy()[buyer])
         at = floor + (rng.random(k) * np.maximum(WINDOW_END - DAY - floor, HOUR)).astype(np.int64)
-        frames.append(pd.DataFrame({
-            "tenant": eb["tenant"].to_numpy()[row], "user": self.users["id"].to_numpy()[buyer],
-            "type": "ebook", "product": eb["id"].to_numpy()[row], "enrollment": -1,
-            "cents": eb["price"].to_numpy()[row], "currency": eb["currency"].to_numpy()[row], "at": at,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "tenant": eb["tenant"].to_numpy()[row],
+                    "user": self.users["id"].to_numpy()[buyer],
+                    "type": "ebook",
+                    "product": eb["id"].to_numpy()[row],
+                    "enrollment": -1,
+                    "cents": eb["price"].to_numpy()[row],
+                    "currency": eb["currency"].to_numpy()[row],
+                    "at": at,
+                }
+            )
+        )
         # Subscription charges: every month (monthly plan) or year (annual plan) while active.
         sub = self.subscriptions
         step = np.where(sub["plan"].to_numpy() == "monthly", 30 * DAY, 365 * DAY)
@@ -754,24 +1148,46 @@ class PlatformGenerator:
         count = np.maximum((end - sub["started"].to_numpy()) // step + 1, 1)
         rep = np.repeat(np.arange(len(sub)), count)
         nth = np.arange(rep.size) - np.repeat(np.cumsum(count) - count, count)
-        charge = np.where(sub["plan"].to_numpy()[rep] == "monthly", 1, 12) * sub["monthly"].to_numpy()[rep]
-        frames.append(pd.DataFrame({
-            "tenant": sub["tenant"].to_numpy()[rep], "user": sub["user"].to_numpy()[rep],
-            "type": "subscription", "product": sub["id"].to_numpy()[rep], "enrollment": -1,
-            "cents": charge, "currency": sub["currency"].to_numpy()[rep],
-            "at": sub["started"].to_numpy()[rep] + nth * step[rep],
-        }))
+        charge = (
+            np.where(sub["plan"].to_numpy()[rep] == "monthly", 1, 12)
+            * sub["monthly"].to_numpy()[rep]
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "tenant": sub["tenant"].to_numpy()[rep],
+                    "user": sub["user"].to_numpy()[rep],
+                    "type": "subscription",
+                    "product": sub["id"].to_numpy()[rep],
+                    "enrollment": -1,
+                    "cents": charge,
+                    "currency": sub["currency"].to_numpy()[rep],
+                    "at": sub["started"].to_numpy()[rep] + nth * step[rep],
+                }
+            )
+        )
         # Completed service orders are paid on completion.
         o = self.orders[self.orders["completed"].to_numpy() >= 0]
-        frames.append(pd.DataFrame({
-            "tenant": o["tenant"].to_numpy(), "user": o["user"].to_numpy(), "type": "service_order",
-            "product": o["id"].to_numpy(), "enrollment": -1, "cents": o["quoted"].to_numpy(),
-            "currency": o["currency"].to_numpy(), "at": o["completed"].to_numpy() + rng.integers(60, 3600, len(o)),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "tenant": o["tenant"].to_numpy(),
+                    "user": o["user"].to_numpy(),
+                    "type": "service_order",
+                    "product": o["id"].to_numpy(),
+                    "enrollment": -1,
+                    "cents": o["quoted"].to_numpy(),
+                    "currency": o["currency"].to_numpy(),
+                    "at": o["completed"].to_numpy() + rng.integers(60, 3600, len(o)),
+                }
+            )
+        )
         captured = pd.concat(frames, ignore_index=True)
         m = len(captured)
         outcome = rng.random(m)
-        status = np.where(outcome < 0.045, "refunded", np.where(outcome < 0.08, "partially_refunded", "succeeded"))
+        status = np.where(
+            outcome < 0.045, "refunded", np.where(outcome < 0.08, "partially_refunded", "succeeded")
+        )
         captured["status"] = status
         # Failed attempts (a card declined, then retried) and checkouts still pending.
         fail = captured.sample(n=int(m * 0.05), random_state=int(rng.integers(0, 2**31))).copy()
@@ -779,7 +1195,9 @@ class PlatformGenerator:
         fail["at"] = fail["at"] - rng.integers(60, 900, len(fail))
         pend = captured.sample(n=int(m * 0.012), random_state=int(rng.integers(0, 2**31))).copy()
         pend["status"], pend["enrollment"] = "pending", -1
-        pend["at"] = np.minimum(pend["at"].to_numpy() + rng.integers(DAY, 30 * DAY, len(pend)), WINDOW_END - HOUR)
+        pend["at"] = np.minimum(
+            pend["at"].to_numpy() + rng.integers(DAY, 30 * DAY, len(pend)), WINDOW_END - HOUR
+        )
         pay = pd.concat([captured, fail, pend], ignore_index=True)
         pay["at"] = np.minimum(np.maximum(pay["at"].to_numpy(), WINDOW_START), WINDOW_END - HOUR)
         pay = pay.sort_values("at", kind="stable").reset_index(drop=True)
@@ -792,56 +1210,89 @@ class PlatformGenerator:
         is_default = currency == tz_ccy[tenant - 1]
         null_ccy = np.zeros(n, dtype=bool)
         eligible = np.flatnonzero(is_default)
-        count_null = int(round(n * r.null_currency))
+        count_null = round(n * r.null_currency)
         null_ccy[rng.choice(eligible, size=min(count_null, eligible.size), replace=False)] = True
         processor = np.where(rng.random(n) < 0.7, "stripe", "paypal")
         cents = pay["cents"].to_numpy()
-        fee = np.where(processor == "stripe", np.round(cents * 0.029 + 30), np.round(cents * 0.0349 + 49)).astype(
-            np.int64)
+        fee = np.where(
+            processor == "stripe", np.round(cents * 0.029 + 30), np.round(cents * 0.0349 + 49)
+        ).astype(np.int64)
         no_fee = rng.random(n) < 0.04
         status = pay["status"].to_numpy().astype(object)
         status_text = status.copy()
         variant = _pick_mask(rng, n, r.enum_variant)
-        spellings = {"succeeded": ["SUCCEEDED", "Succeeded", "success"], "failed": ["FAILED", "Failed"],
-                     "pending": ["Pending", "PENDING"], "refunded": ["Refunded", "REFUNDED"],
-                     "partially_refunded": ["Partially_Refunded", "PARTIALLY_REFUNDED"]}
+        spellings = {
+            "succeeded": ["SUCCEEDED", "Succeeded", "success"],
+            "failed": ["FAILED", "Failed"],
+            "pending": ["Pending", "PENDING"],
+            "refunded": ["Refunded", "REFUNDED"],
+            "partially_refunded": ["Partially_Refunded", "PARTIALLY_REFUNDED"],
+        }
         for i in np.flatnonzero(variant):
             options = spellings[status[i]]
             status_text[i] = options[rng.integers(0, len(options))]
         unknown = _pick_mask(rng, n, r.enum_unknown) & ~variant & (status == "succeeded")
         status_text[unknown] = np.array(["chargeback_review", "disputed"], dtype=object)[
-            rng.integers(0, 2, unknown.sum())]
+            rng.integers(0, 2, unknown.sum())
+        ]
         status[unknown] = "unknown"
         self.planted.add("enum_variant", "payments.status", ids[variant])
         self.planted.add("enum_unknown", "payments.status", ids[unknown])
         self.planted.add("null_currency", "payments.currency", ids[null_ccy])
-        updated = at + np.where(np.isin(status, ["refunded", "partially_refunded"]),
-                                rng.integers(DAY, 60 * DAY, n), rng.integers(0, 120, n))
+        updated = at + np.where(
+            np.isin(status, ["refunded", "partially_refunded"]),
+            rng.integers(DAY, 60 * DAY, n),
+            rng.integers(0, 120, n),
+        )
 
         # Refunds: one full refund, or one or two partial ones, days to months later.
         refund_rows = []
         full = np.flatnonzero(status == "refunded")
-        refund_rows.append(pd.DataFrame({"payment": ids[full], "cents": cents[full],
-                                         "at": at[full] + rng.integers(HOUR, 90 * DAY, full.size),
-                                         "reason": "requested_by_customer"}))
+        refund_rows.append(
+            pd.DataFrame(
+                {
+                    "payment": ids[full],
+                    "cents": cents[full],
+                    "at": at[full] + rng.integers(HOUR, 90 * DAY, full.size),
+                    "reason": "requested_by_customer",
+                }
+            )
+        )
         part = np.flatnonzero(status == "partially_refunded")
         share = rng.uniform(0.1, 0.6, part.size)
         first = np.maximum((cents[part] * share).astype(np.int64), 1)
-        refund_rows.append(pd.DataFrame({"payment": ids[part], "cents": first,
-                                         "at": at[part] + rng.integers(HOUR, 120 * DAY, part.size),
-                                         "reason": "partial_credit"}))
+        refund_rows.append(
+            pd.DataFrame(
+                {
+                    "payment": ids[part],
+                    "cents": first,
+                    "at": at[part] + rng.integers(HOUR, 120 * DAY, part.size),
+                    "reason": "partial_credit",
+                }
+            )
+        )
         twice = part[rng.random(part.size) < 0.25]
-        second = np.maximum(((cents[twice] - first[np.searchsorted(part, twice)]) * 0.3).astype(np.int64), 1)
-        refund_rows.append(pd.DataFrame({"payment": ids[twice], "cents": second,
-                                         "at": at[twice] + rng.integers(30 * DAY, 400 * DAY, twice.size),
-                                         "reason": "goodwill"}))
+        second = np.maximum(
+            ((cents[twice] - first[np.searchsorted(part, twice)]) * 0.3).astype(np.int64), 1
+        )
+        refund_rows.append(
+            pd.DataFrame(
+                {
+                    "payment": ids[twice],
+                    "cents": second,
+                    "at": at[twice] + rng.integers(30 * DAY, 400 * DAY, twice.size),
+                    "reason": "goodwill",
+                }
+            )
+        )
         refunds = pd.concat(refund_rows, ignore_index=True)
         refunds["at"] = np.minimum(refunds["at"].to_numpy(), WINDOW_END)
         refunds = refunds.sort_values("at", kind="stable").reset_index(drop=True)
         refund_ids = np.arange(1, len(refunds) + 1)
         last_refund = refunds.groupby("payment")["at"].max()
         updated[last_refund.index.to_numpy() - 1] = np.maximum(
-            updated[last_refund.index.to_numpy() - 1], last_refund.to_numpy())
+            updated[last_refund.index.to_numpy() - 1], last_refund.to_numpy()
+        )
 
         # Orphan refunds: their payments were hard-deleted from the source long ago.
         orphan = _pick_mask(rng, len(refunds), r.orphan)
@@ -853,72 +1304,109 @@ class PlatformGenerator:
         for defect in ("enum_variant", "enum_unknown"):
             where = self.planted.defects.get(defect, {}).get("payments.status")
             if where:
-                self.planted.defects[defect]["payments.status"] = [i for i in where if i not in set(gone)]
+                self.planted.defects[defect]["payments.status"] = [
+                    i for i in where if i not in set(gone)
+                ]
         nulls = self.planted.defects["null_currency"]["payments.currency"]
-        self.planted.defects["null_currency"]["payments.currency"] = [i for i in nulls if i not in set(gone)]
+        self.planted.defects["null_currency"]["payments.currency"] = [
+            i for i in nulls if i not in set(gone)
+        ]
 
-        self.payments = pd.DataFrame({"id": ids, "tenant": tenant, "status": status, "at": at,
-                                      "cents": cents, "currency": currency, "type": pay["type"].to_numpy(),
-                                      "product": pay["product"].to_numpy(), "user": pay["user"].to_numpy(),
-                                      "kept": keep})
+        self.payments = pd.DataFrame(
+            {
+                "id": ids,
+                "tenant": tenant,
+                "status": status,
+                "at": at,
+                "cents": cents,
+                "currency": currency,
+                "type": pay["type"].to_numpy(),
+                "product": pay["product"].to_numpy(),
+                "user": pay["user"].to_numpy(),
+                "kept": keep,
+            }
+        )
         # Enrollments of fully refunded course payments are marked refunded.
-        refunded_enr = pay["enrollment"].to_numpy()[(status == "refunded") & (pay["type"].to_numpy() == "course")]
+        refunded_enr = pay["enrollment"].to_numpy()[
+            (status == "refunded") & (pay["type"].to_numpy() == "course")
+        ]
         enr_status = self._enrollment_columns["status"].astype(object)
         enr_status[np.isin(self.enrollments["id"].to_numpy(), refunded_enr)] = "refunded"
         self._enrollment_columns["status"] = enr_status
         self._enrollments_frame = pd.DataFrame(self._enrollment_columns)
 
-        payments = pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "user_id": enc.integers(pay["user"].to_numpy()),
-            "product_type": enc.strings(pay["type"].to_numpy()),
-            "product_id": enc.integers(pay["product"].to_numpy()),
-            "enrollment_id": enc.integers(pay["enrollment"].to_numpy(), pay["enrollment"].to_numpy() < 0),
-            "amount": enc.money(cents),
-            "currency": enc.strings(currency, null_ccy),
-            "processor": enc.strings(processor),
-            "processor_fee": enc.money(fee, no_fee),
-            "status": status_text,
-            "created_at": enc.timestamps(enc.new_york_wall_seconds(at)),
-            "updated_at": enc.timestamps(np.minimum(updated, WINDOW_END)),
-        })[keep].reset_index(drop=True)
-        refunds_out = pd.DataFrame({
-            "id": enc.integers(refund_ids),
-            "payment_id": enc.integers(refunds["payment"].to_numpy()),
-            "amount": enc.money(refunds["cents"].to_numpy()),
-            "reason": enc.strings(refunds["reason"].to_numpy()),
-            "created_at": enc.timestamps(refunds["at"].to_numpy()),
-        })
+        payments = pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "user_id": enc.integers(pay["user"].to_numpy()),
+                "product_type": enc.strings(pay["type"].to_numpy()),
+                "product_id": enc.integers(pay["product"].to_numpy()),
+                "enrollment_id": enc.integers(
+                    pay["enrollment"].to_numpy(), pay["enrollment"].to_numpy() < 0
+                ),
+                "amount": enc.money(cents),
+                "currency": enc.strings(currency, null_ccy),
+                "processor": enc.strings(processor),
+                "processor_fee": enc.money(fee, no_fee),
+                "status": status_text,
+                "created_at": enc.timestamps(enc.new_york_wall_seconds(at)),
+                "updated_at": enc.timestamps(np.minimum(updated, WINDOW_END)),
+            }
+        )[keep].reset_index(drop=True)
+        refunds_out = pd.DataFrame(
+            {
+                "id": enc.integers(refund_ids),
+                "payment_id": enc.integers(refunds["payment"].to_numpy()),
+                "amount": enc.money(refunds["cents"].to_numpy()),
+                "reason": enc.strings(refunds["reason"].to_numpy()),
+                "created_at": enc.timestamps(refunds["at"].to_numpy()),
+            }
+        )
         return payments, refunds_out
 
     def _payouts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         rng = self.rng("payouts")
-        p = self.payments[self.payments["kept"].to_numpy()
-                          & np.isin(self.payments["status"].to_numpy(), ["succeeded", "partially_refunded"])
-                          & np.isin(self.payments["type"].to_numpy(), ["course", "ebook"])]
+        p = self.payments[
+            self.payments["kept"].to_numpy()
+            & np.isin(self.payments["status"].to_numpy(), ["succeeded", "partially_refunded"])
+            & np.isin(self.payments["type"].to_numpy(), ["course", "ebook"])
+        ]
         course_owner = dict(zip(self.courses["id"], self.courses["instructor"], strict=True))
         ebook_owner = dict(zip(self.ebooks["id"], self.ebooks["instructor"], strict=True))
         product = pd.Series(p["product"].to_numpy())
-        owner = np.where(p["type"].to_numpy() == "course", product.map(course_owner).to_numpy(),
-                         product.map(ebook_owner).to_numpy())
+        owner = np.where(
+            p["type"].to_numpy() == "course",
+            product.map(course_owner).to_numpy(),
+            product.map(ebook_owner).to_numpy(),
+        )
         month = p["at"].to_numpy().astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
         share = dict(zip(self.instructors["user_id"], self.instructors["share"], strict=True))
-        frame = pd.DataFrame({"instructor": owner, "tenant": p["tenant"].to_numpy(), "month": month,
-                              "cents": p["cents"].to_numpy()})
+        frame = pd.DataFrame(
+            {
+                "instructor": owner,
+                "tenant": p["tenant"].to_numpy(),
+                "month": month,
+                "cents": p["cents"].to_numpy(),
+            }
+        )
         frame = frame[frame["instructor"] >= 0]
         agg = frame.groupby(["instructor", "tenant", "month"], as_index=False)["cents"].sum()
         agg["earn"] = (agg["cents"] * agg["instructor"].map(share) / 100).round().astype(np.int64)
         months = np.sort(agg["month"].unique()).astype("datetime64[M]")
         # One payout batch per month, created five days after the month closes.
-        batch_created = (months + np.timedelta64(1, "M")).astype("datetime64[s]").astype(np.int64) + 5 * DAY
+        batch_created = (months + np.timedelta64(1, "M")).astype("datetime64[s]").astype(
+            np.int64
+        ) + 5 * DAY
         batch_ids = np.arange(1, months.size + 1)
         agg = agg.sort_values(["month", "instructor"], kind="stable").reset_index(drop=True)
         n = len(agg)
         ids = np.arange(1, n + 1)
         month_of = agg["month"].to_numpy().astype(np.int64).astype("datetime64[M]")
         period_start = month_of.astype("datetime64[s]").astype(np.int64)
-        period_end = (month_of + np.timedelta64(1, "M")).astype("datetime64[s]").astype(np.int64) - DAY
+        period_end = (month_of + np.timedelta64(1, "M")).astype("datetime64[s]").astype(
+            np.int64
+        ) - DAY
         batch = np.searchsorted(months, month_of) + 1
         created = period_end + DAY + 5 * DAY
         paid_at = created + rng.integers(DAY, 10 * DAY, n)
@@ -932,26 +1420,32 @@ class PlatformGenerator:
         self.planted.add("orphan", "payouts.batch_id", ids[orphan])
         self.hard_deleted["payout_batches"] = sorted(int(x) for x in gone_batches)
         keep_batch = ~np.isin(batch_ids, gone_batches)
-        batches = pd.DataFrame({
-            "id": enc.integers(batch_ids[keep_batch]),
-            "status": enc.strings(np.where(batch_created[keep_batch] > WINDOW_END, "open", "completed")),
-            "created_at": enc.timestamps(np.minimum(batch_created[keep_batch], WINDOW_END)),
-        })
+        batches = pd.DataFrame(
+            {
+                "id": enc.integers(batch_ids[keep_batch]),
+                "status": enc.strings(
+                    np.where(batch_created[keep_batch] > WINDOW_END, "open", "completed")
+                ),
+                "created_at": enc.timestamps(np.minimum(batch_created[keep_batch], WINDOW_END)),
+            }
+        )
         created = np.minimum(created, WINDOW_END)
-        payouts = pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(agg["tenant"].to_numpy()),
-            "instructor_id": enc.integers(agg["instructor"].to_numpy()),
-            "batch_id": enc.integers(batch),
-            "amount": enc.money(agg["earn"].to_numpy()),
-            "currency": enc.strings(payout_ccy),
-            "status": enc.strings(status),
-            "period_start": enc.dates(period_start),
-            "period_end": enc.dates(period_end),
-            "paid_at": enc.timestamps(paid_at),
-            "created_at": enc.timestamps(created),
-            "updated_at": enc.timestamps(np.where(paid_at >= 0, paid_at, created)),
-        })
+        payouts = pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(agg["tenant"].to_numpy()),
+                "instructor_id": enc.integers(agg["instructor"].to_numpy()),
+                "batch_id": enc.integers(batch),
+                "amount": enc.money(agg["earn"].to_numpy()),
+                "currency": enc.strings(payout_ccy),
+                "status": enc.strings(status),
+                "period_start": enc.dates(period_start),
+                "period_end": enc.dates(period_end),
+                "paid_at": enc.timestamps(paid_at),
+                "created_at": enc.timestamps(created),
+                "updated_at": enc.timestamps(np.where(paid_at >= 0, paid_at, created)),
+            }
+        )
         return batches, payouts
 
     # -- community -----------------------------------------------------------------------------------
@@ -961,16 +1455,23 @@ class PlatformGenerator:
         n = s.communities
         tenant = rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1
         owner_row = self._learners_of(rng, tenant)
-        created = np.maximum(self.users["created"].to_numpy()[owner_row], WINDOW_START) + rng.integers(
-            0, 300 * DAY, n)
+        created = np.maximum(
+            self.users["created"].to_numpy()[owner_row], WINDOW_START
+        ) + rng.integers(0, 300 * DAY, n)
         created = np.minimum(created, WINDOW_END - 90 * DAY)
         tenant, owner_row, created = _order_by_time(tenant, owner_row, created, time=created)
         ids = np.arange(1, n + 1)
         archived = np.where(rng.random(n) < 0.1, created + rng.integers(30 * DAY, 300 * DAY, n), -1)
         archived[archived > WINDOW_END] = -1
-        metadata = enc.join('{"theme": "', np.array(["dark", "light", "ocean"])[rng.integers(0, 3, n)],
-                            '", "max_members": ', rng.integers(50, 5000, n).astype(str),
-                            ', "tags": ["', CATEGORIES[rng.integers(0, len(CATEGORIES), n)], '"]}')
+        metadata = enc.join(
+            '{"theme": "',
+            np.array(["dark", "light", "ocean"])[rng.integers(0, 3, n)],
+            '", "max_members": ',
+            rng.integers(50, 5000, n).astype(str),
+            ', "tags": ["',
+            CATEGORIES[rng.integers(0, len(CATEGORIES), n)],
+            '"]}',
+        )
         # Some communities were hard-deleted; their posts stayed behind (no cascade), their
         # memberships went with them (cascade).
         gone = ids[_pick_mask(rng, n, max(self.rates.orphan * 2, 0.0))]
@@ -980,57 +1481,77 @@ class PlatformGenerator:
         keep = ~np.isin(ids, gone)
         metadata_text = self._json_column(rng, metadata, "communities.metadata", ids)
         bad = self.planted.defects["malformed_json"]["communities.metadata"]
-        self.planted.defects["malformed_json"]["communities.metadata"] = [i for i in bad if i not in set(gone)]
-        communities = pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(tenant),
-            "owner_id": enc.integers(self.users["id"].to_numpy()[owner_row]),
-            "name": enc.join("Community ", ids.astype(str)),
-            "slug": enc.join("community-", ids.astype(str)),
-            "visibility": enc.strings(np.where(rng.random(n) < 0.7, "public", "private")),
-            "metadata": metadata_text,
-            "created_at": enc.timestamps(created),
-            "archived_at": enc.timestamps(archived),
-            "updated_at": enc.timestamps(np.maximum(created + rng.integers(0, 60 * DAY, n), archived)),
-        })[keep].reset_index(drop=True)
+        self.planted.defects["malformed_json"]["communities.metadata"] = [
+            i for i in bad if i not in set(gone)
+        ]
+        communities = pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(tenant),
+                "owner_id": enc.integers(self.users["id"].to_numpy()[owner_row]),
+                "name": enc.join("Community ", ids.astype(str)),
+                "slug": enc.join("community-", ids.astype(str)),
+                "visibility": enc.strings(np.where(rng.random(n) < 0.7, "public", "private")),
+                "metadata": metadata_text,
+                "created_at": enc.timestamps(created),
+                "archived_at": enc.timestamps(archived),
+                "updated_at": enc.timestamps(
+                    np.maximum(created + rng.integers(0, 60 * DAY, n), archived)
+                ),
+            }
+        )[keep].reset_index(drop=True)
 
         m = s.members
         comm = rng.integers(0, n, m)
         member_row = self._learners_of(rng, tenant[comm])
-        joined = np.maximum(created[comm], self.users["created"].to_numpy()[member_row]) + rng.integers(
-            0, 200 * DAY, m)
+        joined = np.maximum(
+            created[comm], self.users["created"].to_numpy()[member_row]
+        ) + rng.integers(0, 200 * DAY, m)
         joined = np.minimum(joined, WINDOW_END)
         comm, member_row, joined = _order_by_time(comm, member_row, joined, time=joined)
         left = np.where(rng.random(m) < 0.15, joined + rng.integers(DAY, 200 * DAY, m), -1)
         left[left > WINDOW_END] = -1
         keep_m = ~np.isin(ids[comm], gone)
-        members = pd.DataFrame({
-            "id": enc.integers(np.arange(1, m + 1)),
-            "community_id": enc.integers(ids[comm]),
-            "user_id": enc.integers(self.users["id"].to_numpy()[member_row]),
-            "role": enc.strings(rng.choice(np.array(["member", "moderator"]), size=m, p=[0.95, 0.05])),
-            "joined_at": enc.timestamps(joined),
-            "left_at": enc.timestamps(left),
-        })[keep_m].reset_index(drop=True)
+        members = pd.DataFrame(
+            {
+                "id": enc.integers(np.arange(1, m + 1)),
+                "community_id": enc.integers(ids[comm]),
+                "user_id": enc.integers(self.users["id"].to_numpy()[member_row]),
+                "role": enc.strings(
+                    rng.choice(np.array(["member", "moderator"]), size=m, p=[0.95, 0.05])
+                ),
+                "joined_at": enc.timestamps(joined),
+                "left_at": enc.timestamps(left),
+            }
+        )[keep_m].reset_index(drop=True)
 
         k = s.posts
         pc = rng.integers(0, n, k)
         author_row = self._learners_of(rng, tenant[pc])
-        at = np.minimum(np.maximum(created[pc], WINDOW_START) + rng.integers(HOUR, 400 * DAY, k), WINDOW_END)
+        at = np.minimum(
+            np.maximum(created[pc], WINDOW_START) + rng.integers(HOUR, 400 * DAY, k), WINDOW_END
+        )
         pc, author_row, at = _order_by_time(pc, author_row, at, time=at)
         post_ids = np.arange(1, k + 1)
         self.planted.add("orphan", "community_posts.community_id", post_ids[np.isin(ids[pc], gone)])
-        body = enc.join("Sharing my notes on ", CATEGORIES[rng.integers(0, len(CATEGORIES), k)],
-                        ".\nWhat do you think? 🚀")
-        posts = pd.DataFrame({
-            "id": enc.integers(post_ids),
-            "community_id": enc.integers(ids[pc]),
-            "author_id": enc.integers(self.users["id"].to_numpy()[author_row]),
-            "title": enc.join("Post ", post_ids.astype(str)),
-            "body": body,
-            "created_at": enc.timestamps(at),
-            "updated_at": enc.timestamps(np.minimum(at + rng.integers(0, 5 * DAY, k), WINDOW_END)),
-        })
+        body = enc.join(
+            "Sharing my notes on ",
+            CATEGORIES[rng.integers(0, len(CATEGORIES), k)],
+            ".\nWhat do you think? 🚀",
+        )
+        posts = pd.DataFrame(
+            {
+                "id": enc.integers(post_ids),
+                "community_id": enc.integers(ids[pc]),
+                "author_id": enc.integers(self.users["id"].to_numpy()[author_row]),
+                "title": enc.join("Post ", post_ids.astype(str)),
+                "body": body,
+                "created_at": enc.timestamps(at),
+                "updated_at": enc.timestamps(
+                    np.minimum(at + rng.integers(0, 5 * DAY, k), WINDOW_END)
+                ),
+            }
+        )
         return communities, members, posts
 
     # -- the rest of the schema -------------------------------------------------------------------------
@@ -1049,14 +1570,16 @@ class PlatformGenerator:
         course[orphan] = max_course + rng.integers(1, 500, orphan.sum())
         self.planted.add("orphan", "assessment_attempts.course_id", ids[orphan])
         max_score = np.full(n, 10000)
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "user_id": enc.integers(e["user"].to_numpy()[row]),
-            "course_id": enc.integers(course),
-            "score": enc.money(rng.integers(0, 10001, n)),
-            "max_score": enc.money(max_score),
-            "attempted_at": enc.timestamps(at),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "user_id": enc.integers(e["user"].to_numpy()[row]),
+                "course_id": enc.integers(course),
+                "score": enc.money(rng.integers(0, 10001, n)),
+                "max_score": enc.money(max_score),
+                "attempted_at": enc.timestamps(at),
+            }
+        )
 
     def _moderation_cases(self) -> pd.DataFrame:
         rng, s = self.rng("moderation_cases"), self.scale
@@ -1065,21 +1588,32 @@ class PlatformGenerator:
         created = np.sort(rng.integers(WINDOW_START, WINDOW_END - DAY, n))
         decided = np.where(rng.random(n) < 0.85, created + rng.integers(600, 10 * DAY, n), -1)
         decided[decided > WINDOW_END] = -1
-        decision = np.where(decided >= 0, rng.choice(np.array(["approved", "removed", "escalated"]), size=n,
-                                                     p=[0.5, 0.4, 0.1]), None).astype(object)
+        decision = np.where(
+            decided >= 0,
+            rng.choice(np.array(["approved", "removed", "escalated"]), size=n, p=[0.5, 0.4, 0.1]),
+            None,
+        ).astype(object)
         admins = self._users_with_role("admin")["id"].to_numpy()
         moderator = admins[rng.integers(0, admins.size, n)]
-        return pd.DataFrame({
-            "id": enc.integers(np.arange(1, n + 1)),
-            "tenant_id": enc.integers(tenant),
-            "target_type": enc.strings(np.array(["post", "user", "course", "community"])[rng.integers(0, 4, n)]),
-            "target_id": enc.integers(rng.integers(1, 1000, n)),
-            "reason": enc.strings(np.array(["spam", "harassment", "copyright", "off_topic"])[rng.integers(0, 4, n)]),
-            "decision": decision,
-            "moderator_id": enc.integers(moderator, decided < 0),
-            "created_at": enc.timestamps(created),
-            "decided_at": enc.timestamps(decided),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(np.arange(1, n + 1)),
+                "tenant_id": enc.integers(tenant),
+                "target_type": enc.strings(
+                    np.array(["post", "user", "course", "community"])[rng.integers(0, 4, n)]
+                ),
+                "target_id": enc.integers(rng.integers(1, 1000, n)),
+                "reason": enc.strings(
+                    np.array(["spam", "harassment", "copyright", "off_topic"])[
+                        rng.integers(0, 4, n)
+                    ]
+                ),
+                "decision": decision,
+                "moderator_id": enc.integers(moderator, decided < 0),
+                "created_at": enc.timestamps(created),
+                "decided_at": enc.timestamps(decided),
+            }
+        )
 
     def _domain_events(self) -> pd.DataFrame:
         rng = self.rng("domain_events")
@@ -1089,14 +1623,16 @@ class PlatformGenerator:
         kind = np.array(["course", "community"])[rng.integers(0, 2, n)]
         agg_id = rng.integers(1, 100, n)
         payload = enc.join('{"', kind, '_id": ', agg_id.astype(str), ', "actor": "system"}')
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "aggregate_type": enc.strings(kind),
-            "aggregate_id": enc.integers(agg_id),
-            "event_type": enc.strings(np.char.add(kind.astype(str), ".updated")),
-            "payload": self._json_column(rng, payload, "domain_events.payload", ids),
-            "occurred_at": enc.timestamps(at),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "aggregate_type": enc.strings(kind),
+                "aggregate_id": enc.integers(agg_id),
+                "event_type": enc.strings(np.char.add(kind.astype(str), ".updated")),
+                "payload": self._json_column(rng, payload, "domain_events.payload", ids),
+                "occurred_at": enc.timestamps(at),
+            }
+        )
 
     def _learning_paths(self) -> pd.DataFrame:
         rng, s = self.rng("learning_paths"), self.scale
@@ -1106,44 +1642,83 @@ class PlatformGenerator:
         no_region = rng.random(n) < 0.2
         # There is no regions table at all: every non-NULL region_id is an orphan.
         self.planted.add("orphan", "learning_paths.region_id", ids[~no_region])
-        return pd.DataFrame({
-            "id": enc.integers(ids),
-            "tenant_id": enc.integers(rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1),
-            "region_id": enc.integers(region, no_region),
-            "title": enc.join("Path ", ids.astype(str)),
-            "created_at": enc.timestamps(np.sort(rng.integers(WINDOW_START, WINDOW_END, n))),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(ids),
+                "tenant_id": enc.integers(rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1),
+                "region_id": enc.integers(region, no_region),
+                "title": enc.join("Path ", ids.astype(str)),
+                "created_at": enc.timestamps(np.sort(rng.integers(WINDOW_START, WINDOW_END, n))),
+            }
+        )
 
     def _integrations(self) -> pd.DataFrame:
         rng, s = self.rng("integrations"), self.scale
         n = 2 * s.tenants
-        return pd.DataFrame({
-            "id": enc.integers(np.arange(1, n + 1)),
-            "tenant_id": enc.integers(np.arange(n) % s.tenants + 1),
-            "provider": enc.strings(np.array(["zoom", "mailchimp", "hubspot", "slack"])[rng.integers(0, 4, n)]),
-            "api_key": enc.join("sk_live_", np.array([f"{x:016x}" for x in rng.integers(0, 2**62, n)])),
-            "created_at": enc.timestamps(np.sort(rng.integers(WINDOW_START, WINDOW_END, n))),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(np.arange(1, n + 1)),
+                "tenant_id": enc.integers(np.arange(n) % s.tenants + 1),
+                "provider": enc.strings(
+                    np.array(["zoom", "mailchimp", "hubspot", "slack"])[rng.integers(0, 4, n)]
+                ),
+                "api_key": enc.join(
+                    "sk_live_", np.array([f"{x:016x}" for x in rng.integers(0, 2**62, n)])
+                ),
+                "created_at": enc.timestamps(np.sort(rng.integers(WINDOW_START, WINDOW_END, n))),
+            }
+        )
 
     def _webhooks(self) -> pd.DataFrame:
         rng, s = self.rng("webhooks"), self.scale
         n = s.tenants
-        return pd.DataFrame({
-            "id": enc.integers(np.arange(1, n + 1)),
-            "tenant_id": enc.integers(np.arange(1, n + 1)),
-            "url": enc.join("https://hooks.example.com/t/", np.arange(1, n + 1).astype(str)),
-            "secret": enc.join("whsec_", np.array([f"{x:016x}" for x in rng.integers(0, 2**62, n)])),
-            "created_at": enc.timestamps(np.sort(rng.integers(WINDOW_START, WINDOW_END, n))),
-        })
+        return pd.DataFrame(
+            {
+                "id": enc.integers(np.arange(1, n + 1)),
+                "tenant_id": enc.integers(np.arange(1, n + 1)),
+                "url": enc.join("https://hooks.example.com/t/", np.arange(1, n + 1).astype(str)),
+                "secret": enc.join(
+                    "whsec_", np.array([f"{x:016x}" for x in rng.integers(0, 2**62, n)])
+                ),
+                "created_at": enc.timestamps(np.sort(rng.integers(WINDOW_START, WINDOW_END, n))),
+            }
+        )
 
     def _dark_matter(self) -> Iterator[tuple[str, pd.DataFrame]]:
         at = enc.timestamps(np.array([WINDOW_START + DAY, WINDOW_START + 2 * DAY]))
-        yield "course_drip_schedules", pd.DataFrame({"id": ["1", "2"], "course_id": ["1", "2"],
-                                                     "release_offset_days": ["7", "14"], "created_at": at})
-        yield "ads_governance_rules", pd.DataFrame({"id": ["1"], "rule_name": ["no_competitor_ads"],
-                                                    "definition": ['{"enabled": false}'], "created_at": at[:1]})
-        yield "data_partitions", pd.DataFrame({"id": ["1"], "table_name": ["activity_logs"],
-                                               "partition_key": ["events_2024_q1"], "created_at": at[:1]})
+        yield (
+            "course_drip_schedules",
+            pd.DataFrame(
+                {
+                    "id": ["1", "2"],
+                    "course_id": ["1", "2"],
+                    "release_offset_days": ["7", "14"],
+                    "created_at": at,
+                }
+            ),
+        )
+        yield (
+            "ads_governance_rules",
+            pd.DataFrame(
+                {
+                    "id": ["1"],
+                    "rule_name": ["no_competitor_ads"],
+                    "definition": ['{"enabled": false}'],
+                    "created_at": at[:1],
+                }
+            ),
+        )
+        yield (
+            "data_partitions",
+            pd.DataFrame(
+                {
+                    "id": ["1"],
+                    "table_name": ["activity_logs"],
+                    "partition_key": ["events_2024_q1"],
+                    "created_at": at[:1],
+                }
+            ),
+        )
 
     def _activity_logs(self) -> Iterator[pd.DataFrame]:
         """The bulk: append-only, generated in time-ordered chunks so memory stays flat."""
@@ -1160,18 +1735,26 @@ class PlatformGenerator:
             from_enrollment = rng.random(n) < 0.7
             row = rng.integers(0, len(e), n)
             user_row = rng.integers(0, len(users), n)
-            user = np.where(from_enrollment, e["user"].to_numpy()[row], users["id"].to_numpy()[user_row])
-            tenant = np.where(from_enrollment, e["tenant"].to_numpy()[row], users["tenant"].to_numpy()[user_row])
-            kind = np.where(from_enrollment, ACTIVITY_TYPES[rng.integers(0, 3, n)],
-                            ACTIVITY_TYPES[rng.integers(3, len(ACTIVITY_TYPES), n)])
+            user = np.where(
+                from_enrollment, e["user"].to_numpy()[row], users["id"].to_numpy()[user_row]
+            )
+            tenant = np.where(
+                from_enrollment, e["tenant"].to_numpy()[row], users["tenant"].to_numpy()[user_row]
+            )
+            kind = np.where(
+                from_enrollment,
+                ACTIVITY_TYPES[rng.integers(0, 3, n)],
+                ACTIVITY_TYPES[rng.integers(3, len(ACTIVITY_TYPES), n)],
+            )
             ids = np.arange(next_id, next_id + n)
             next_id += n
-            yield pd.DataFrame({
-                "id": enc.integers(ids),
-                "tenant_id": enc.integers(tenant),
-                "user_id": enc.integers(user),
-                "course_id": enc.integers(e["course"].to_numpy()[row], ~from_enrollment),
-                "activity_type": enc.strings(kind),
-                "occurred_at": enc.timestamps(at),
-            })
-
+            yield pd.DataFrame(
+                {
+                    "id": enc.integers(ids),
+                    "tenant_id": enc.integers(tenant),
+                    "user_id": enc.integers(user),
+                    "course_id": enc.integers(e["course"].to_numpy()[row], ~from_enrollment),
+                    "activity_type": enc.strings(kind),
+                    "occurred_at": enc.timestamps(at),
+                }
+            )

@@ -27,10 +27,16 @@ from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
 
-_MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+_MYSQL = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
 
-ID = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb").with_variant(
-    Integer(), "sqlite"
+ID = (
+    BigInteger()
+    .with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+    .with_variant(Integer(), "sqlite")
 )
 REF = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
 MONEY = Numeric(12, 2)

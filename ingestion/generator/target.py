@@ -47,7 +47,9 @@ class Target:
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in {"mysql", "sqlite"}:
-            raise TargetError(f"unsupported source URL {safe_url(url)}: use mysql+pymysql://... or sqlite:///...")
+            raise TargetError(
+                f"unsupported source URL {safe_url(url)}: use mysql+pymysql://... or sqlite:///..."
+            )
         if self.dialect == "sqlite" and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"local_infile": True} if self.dialect == "mysql" else {}
@@ -134,7 +136,10 @@ class Target:
 
     def row_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return {t: int(conn.execute(text(f"select count(*) from {t}")).scalar_one()) for t in TABLE_NAMES}
+            return {
+                t: int(conn.execute(text(f"select count(*) from {t}")).scalar_one())
+                for t in TABLE_NAMES
+            }
 
     def dispose(self) -> None:
         self.engine.dispose()

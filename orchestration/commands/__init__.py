@@ -1,0 +1,1 @@
+"""One module per ``warehouse`` subcommand; importing a module registers its command."""
