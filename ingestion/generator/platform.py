@@ -350,6 +350,46 @@ def _pick_mask(rng: np.random.Generator, size: int, rate: float) -> np.ndarray:
     return mask
 
 
+def person_names(
+    rng: np.random.Generator, serial: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First names, last names and unique lowercase emails for people numbered ``serial``."""
+    n = serial.size
+    first = FIRST_NAMES[rng.integers(0, len(FIRST_NAMES), n)]
+    last = LAST_NAMES[rng.integers(0, len(LAST_NAMES), n)]
+    domain = EMAIL_DOMAINS[rng.integers(0, len(EMAIL_DOMAINS), n)]
+    email = np.char.lower(enc.join(first, ".", last, serial.astype(str), "@", domain).astype(str))
+    return first, last, email
+
+
+def personal_details(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """The plaintext PII columns of ``users`` besides name and email (SOURCE.md: PII)."""
+
+    def digits(k: int) -> np.ndarray:
+        return rng.integers(10 ** (k - 1), 10**k, n).astype(str)
+
+    dob = rng.integers(
+        int(np.datetime64("1950-01-01", "s").astype(np.int64)),
+        int(np.datetime64("2006-12-31", "s").astype(np.int64)),
+        n,
+    )
+    countries = np.array(["US", "DE", "GB", "AU", "SG", "CA", "IN", "JP", "BR", "FR"])
+    return {
+        "country_code": enc.strings(countries[rng.integers(0, countries.size, n)]),
+        "phone": enc.join("+1-555-", digits(3), "-", digits(4)),
+        "date_of_birth": enc.dates(dob),
+        "ssn": enc.join(digits(3), "-", digits(2), "-", digits(4)),
+        "government_id": enc.join("P", digits(8)),
+        "address_line1": enc.join(
+            rng.integers(1, 9999, n).astype(str),
+            " ",
+            STREETS[rng.integers(0, len(STREETS), n)],
+            " Street",
+        ),
+        "postal_code": enc.strings(digits(5)),
+    }
+
+
 def _order_by_time(*arrays: np.ndarray, time: np.ndarray) -> list[np.ndarray]:
     order = np.argsort(time, kind="stable")
     return [a[order] for a in arrays]
@@ -441,20 +481,8 @@ class PlatformGenerator:
         role = rng.choice(
             np.array(["learner", "instructor", "admin"]), size=n, p=[0.86, 0.11, 0.03]
         )
-        first = FIRST_NAMES[rng.integers(0, len(FIRST_NAMES), n)]
-        last = LAST_NAMES[rng.integers(0, len(LAST_NAMES), n)]
+        first, last, email = person_names(rng, np.arange(1, n + 1))
         serial = np.arange(1, n + 1)
-        email = np.char.lower(
-            enc.join(
-                first,
-                ".",
-                last,
-                serial.astype(str),
-                "@",
-                EMAIL_DOMAINS[rng.integers(0, len(EMAIL_DOMAINS), n)],
-            ).astype(str)
-        )
-
         # Duplicate people: a re-run seeder inserted the same person again, later, with an
         # email that differs only in case or surrounding spaces.
         dup_of = np.flatnonzero(_pick_mask(rng, n, r.duplicate_person))
@@ -528,13 +556,6 @@ class PlatformGenerator:
         legacy_text[zero] = enc.ZERO_DATE
         self.planted.add("zero_date", "users.legacyImportedAt", ids[zero])
 
-        dob = rng.integers(
-            int(np.datetime64("1950-01-01", "s").astype(np.int64)),
-            int(np.datetime64("2006-12-31", "s").astype(np.int64)),
-            total,
-        )
-        digits = lambda k: rng.integers(10 ** (k - 1), 10**k, total).astype(str)  # noqa: E731
-
         self.users = pd.DataFrame(
             {
                 "id": ids,
@@ -553,22 +574,7 @@ class PlatformGenerator:
                 "email": enc.strings(email_all),
                 "full_name": enc.join(first, " ", last),
                 "role": role_text,
-                "country_code": enc.strings(
-                    np.array(["US", "DE", "GB", "AU", "SG", "CA", "IN", "JP", "BR", "FR"])[
-                        rng.integers(0, 10, total)
-                    ]
-                ),
-                "phone": enc.join("+1-555-", digits(3), "-", digits(4)),
-                "date_of_birth": enc.dates(dob),
-                "ssn": enc.join(digits(3), "-", digits(2), "-", digits(4)),
-                "government_id": enc.join("P", digits(8)),
-                "address_line1": enc.join(
-                    rng.integers(1, 9999, total).astype(str),
-                    " ",
-                    STREETS[rng.integers(0, len(STREETS), total)],
-                    " Street",
-                ),
-                "postal_code": enc.strings(digits(5)),
+                **personal_details(rng, total),
                 "marketing_consent": enc.integers(rng.random(total) < 0.55),
                 "created_at": enc.timestamps(created),
                 "updated_at": enc.timestamps(updated),

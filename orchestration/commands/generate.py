@@ -106,7 +106,7 @@ def print_generation(manifest: dict, manifest_path: Path, seconds: float) -> Non
 def print_mutation(record: dict, manifest_path: Path) -> None:
     table = Table(title=f"Mutation #{record['index']} (volume={record['volume']})")
     for column in ("table", "inserted", "updated", "stale updates", "soft deleted", "hard deleted"):
-        table.add_column(column, justify="right" if column != "table" else "left")
+        table.add_column(column, justify="right" if column != "table" else "left", no_wrap=True)
     for name, info in record["tables"].items():
         table.add_row(
             name,
