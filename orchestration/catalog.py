@@ -1,0 +1,71 @@
+"""The extracted source tables as orchestration sees them: key, cursor and money column.
+
+Built from the platform schema (``ingestion.generator.schema``, the contract of
+``shared/SOURCE.md``) so that Dagster can describe and observe the source without a
+database connection. The cursor is the column an incremental load advances on
+(``updated_at`` where the table has one, else the append-only ``id``); the money
+column is the one whose sum the reconciliation check compares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from sqlalchemy import Numeric, Table
+
+#: Tables that exist in the source but are never extracted (see ingestion/README.md).
+DARK_MATTER_TABLES = frozenset({"course_drip_schedules", "ads_governance_rules", "data_partitions"})
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """One extracted source table."""
+
+    name: str
+    columns: tuple[str, ...]
+    cursor: str
+    money_column: str | None
+
+    @property
+    def raw_relation(self) -> str:
+        """Its table in the warehouse's raw layer."""
+        return f"raw.{self.name}"
+
+
+def _money_column(table: Table) -> str | None:
+    money = [
+        c.name
+        for c in table.columns
+        if isinstance(c.type, Numeric) and (c.type.precision, c.type.scale) == (12, 2)
+    ]
+    return money[0] if money else None
+
+
+@cache
+def source_tables() -> tuple[SourceTable, ...]:
+    """Every extracted table, in the source's load order."""
+    from ingestion.generator.schema import metadata
+
+    tables = []
+    for table in metadata.tables.values():
+        if table.name in DARK_MATTER_TABLES:
+            continue
+        cursor = "updated_at" if "updated_at" in table.c else "id"
+        tables.append(
+            SourceTable(
+                name=table.name,
+                columns=tuple(c.name for c in table.columns),
+                cursor=cursor,
+                money_column=_money_column(table),
+            )
+        )
+    return tuple(tables)
+
+
+def source_table(name: str) -> SourceTable:
+    """One extracted table by name."""
+    for table in source_tables():
+        if table.name == name:
+            return table
+    raise KeyError(name)

@@ -1,0 +1,52 @@
+"""Orchestration settings: schedules, alerting, freshness SLA and local run folders.
+
+Resolved at run time (never at import) from ``WAREHOUSE_*`` environment variables
+or built by tests pointing at ``tmp_path``. Where the source and the warehouse are
+stays in :class:`ingestion.settings.WarehouseSettings`; this object holds only what
+Dagster needs on top of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingestion.settings import PROJECT_ROOT
+
+#: Every run that writes the DuckDB warehouse carries this tag; the run queue admits one at a time.
+WRITER_TAG = "warehouse/writer"
+#: The op-level concurrency pool of the steps that write the warehouse (extract, dbt build).
+WRITER_POOL = "warehouse_writer"
+
+
+class OrchestrationSettings(BaseSettings):
+    """Cron strings, time zone, alerting targets and the freshness SLA."""
+
+    model_config = SettingsConfigDict(env_prefix="WAREHOUSE_", extra="ignore")
+
+    timezone: str = Field(default="UTC", description="IANA time zone of every schedule.")
+    incremental_cron: str = Field(default="0 * * * *", description="Hourly by default.")
+    reconcile_cron: str = Field(default="30 2 * * *", description="Nightly by default.")
+    report_cron: str = Field(default="0 6 * * 1", description="Weekly (Monday) by default.")
+    freshness_sla_hours: float = Field(
+        default=26.0,
+        description="A raw table is stale when its last successful load is older than this.",
+    )
+    alert_webhook_url: str | None = Field(
+        default=None,
+        description="Slack-compatible incoming-webhook URL; alerts are only logged when unset.",
+    )
+    alert_log: Path = Field(
+        default_factory=lambda: PROJECT_ROOT / "logs" / "alerts.jsonl",
+        description="Local append-only alert log (JSON lines).",
+    )
+    gx_site_dir: Path = Field(
+        default_factory=lambda: PROJECT_ROOT / "gx_site",
+        description="Where the Great Expectations Data Docs site is built.",
+    )
+    dagster_home: Path = Field(
+        default_factory=lambda: PROJECT_ROOT / ".dagster_home",
+        description="Default DAGSTER_HOME when the environment does not set one.",
+    )
