@@ -1,0 +1,105 @@
+"""``warehouse publish``: serve the audited marts to BI tools (or roll back one version)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orchestration.cli import WarehouseOption, app, build_settings, console, fail
+
+
+def serving_settings(
+    serving: Path | None, pg_url: str | None, keep: int | None, checks: Path | None
+):
+    """ServingSettings from flags, falling back to WAREHOUSE_* environment variables."""
+    from orchestration.serving.settings import ServingSettings
+
+    overrides: dict[str, object] = {}
+    if serving:
+        overrides["serving_path"] = serving
+    if pg_url:
+        overrides["pg_url"] = pg_url
+    if keep:
+        overrides["serving_keep"] = keep
+    if checks:
+        overrides["checks_path"] = checks
+    return ServingSettings(**overrides)
+
+
+@app.command()
+def publish(
+    warehouse: WarehouseOption = None,
+    serving: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAREHOUSE_SERVING_PATH",
+            help="The read-only serving DuckDB file. Default: data/serving/warehouse.duckdb.",
+            show_default=False,
+        ),
+    ] = None,
+    pg_url: Annotated[
+        str | None,
+        typer.Option(
+            "--pg-url",
+            envvar="WAREHOUSE_PG_URL",
+            help="PostgreSQL URL to publish to as well, e.g. postgresql://postgres@127.0.0.1:5432/warehouse.",
+            show_default=False,
+        ),
+    ] = None,
+    checks: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAREHOUSE_CHECKS_PATH",
+            help="Check results: the orchestration layer's checks.json or dbt's run_results.json. "
+            "Default: data/checks.json.",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[int | None, typer.Option(help="Published versions kept. Default 5.")] = None,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Serve the previous published version again.")
+    ] = False,
+) -> None:
+    """Publish the marts, dims and facts if every gating check passed (write-audit-publish)."""
+    from orchestration.serving.checks import PublishBlocked, load_check_results
+    from orchestration.serving.publish import AuditFailed, publish_warehouse
+    from orchestration.serving.publish import rollback as run_rollback
+
+    settings = build_settings(None, warehouse)
+    serving_conf = serving_settings(serving, pg_url, keep, checks)
+    try:
+        if rollback:
+            result = run_rollback(serving_conf)
+            console.print(f"Rolled back {result.rolled_back_from} -> {result.version}")
+        else:
+            summary = load_check_results(serving_conf.resolved_checks_path)
+            console.print(f"Gate: {summary.stamp()} ({summary.source})")
+            result = publish_warehouse(settings.warehouse_path, serving_conf, summary)
+    except (PublishBlocked, AuditFailed, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    print_publish(result)
+
+
+def print_publish(result) -> None:
+    """Tables, rows, where they went and how long each step took."""
+    table = Table(title=f"Published version {result.version}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in result.row_counts.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    console.print(f"Serving file: {result.serving_path} (read-only; version {result.version_path})")
+    if result.postgres:
+        console.print(result.postgres)
+    else:
+        console.print(
+            "PostgreSQL: not configured (set WAREHOUSE_PG_URL or --pg-url); "
+            "published the serving file only."
+        )
+    steps = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    console.print(f"Timings: {steps}")
+    if result.pruned:
+        console.print(f"Pruned {len(result.pruned)} old version(s).")

@@ -1,0 +1,339 @@
+"""Write-audit-publish: build a candidate beside the serving file, audit it, swap it in.
+
+The pipeline's writer only ever touches the working warehouse. Publishing copies the
+served tables (marts, dims, facts) into a new DuckDB file under ``versions/``, audits it,
+then hard-links it over the serving file with an atomic ``rename``: a BI tool holding
+the old file open keeps reading the old inode and never blocks anything. PostgreSQL,
+when configured, gets the same version through a staging schema swapped in one
+transaction (``postgres.py``). The last N versions stay on disk for ``rollback``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from orchestration.serving.catalog import ServedTable, discover_served_tables
+from orchestration.serving.checks import CheckSummary, PublishBlocked
+from orchestration.serving.settings import ServingSettings
+
+METADATA_TABLE = "_publish_metadata"
+
+
+class AuditFailed(RuntimeError):
+    """The candidate does not match the warehouse or breaks a serving rule."""
+
+
+@dataclass
+class PublishResult:
+    """What was published where, and how long each step took (seconds)."""
+
+    version: str
+    serving_path: Path
+    version_path: Path
+    row_counts: dict[str, int]
+    postgres: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    pruned: list[Path] = field(default_factory=list)
+    rolled_back_from: str | None = None
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = round(time.perf_counter() - started, 3)
+
+
+@contextlib.contextmanager
+def publish_lock(serving_dir: Path) -> Iterator[None]:
+    """One publish or rollback at a time per serving folder (waits for the other)."""
+    serving_dir.mkdir(parents=True, exist_ok=True)
+    with open(serving_dir / ".publish.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_files(settings: ServingSettings) -> list[Path]:
+    """Delete half-built candidates and link temporaries left by a killed publish.
+
+    Only called under the publish lock, so nothing else can be writing them.
+    """
+    stale = [
+        *settings.versions_dir.glob(".building-*"),
+        *settings.resolved_serving_path.parent.glob(".link-*"),
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A sortable version id: the UTC publish time to the microsecond."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def warehouse_data_as_of(con: duckdb.DuckDBPyConnection, database: str) -> datetime | None:
+    """The newest successful dlt load in the warehouse, if dlt's load table is there."""
+    found = con.execute(
+        "select table_schema from information_schema.tables "
+        "where table_catalog = ? and table_name = '_dlt_loads'",
+        [database],
+    ).fetchall()
+    newest = None
+    for (schema,) in found:
+        value = con.execute(
+            f'select max(inserted_at) from "{database}"."{schema}"._dlt_loads where status = 0'
+        ).fetchone()[0]
+        if value is not None and (newest is None or value > newest):
+            newest = value
+    return newest
+
+
+def build_candidate(
+    warehouse_path: Path,
+    candidate: Path,
+    schema: str,
+    version: str,
+    checks: CheckSummary,
+    manifest_path: Path | None = None,
+) -> dict[str, int]:
+    """Copy every served table into ``candidate`` under ``schema`` and audit the copy.
+
+    Audits: each table's row count equals the warehouse's; every mart has ``tenant_id``
+    and no table has a NULL ``tenant_id``. Returns table -> rows.
+    """
+    if not warehouse_path.exists():
+        raise FileNotFoundError(f"no warehouse at {warehouse_path}")
+    con = duckdb.connect(str(candidate))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"attach '{warehouse_path}' as wh (read_only)")
+        tables = discover_served_tables(con, "wh", manifest_path)
+        if not any(t.kind == "mart" for t in tables):
+            raise AuditFailed(f"no mart_* tables in {warehouse_path}: nothing to publish")
+        data_as_of = checks.data_as_of or warehouse_data_as_of(con, "wh")
+        con.execute(f'create schema "{schema}"')
+        counts: dict[str, int] = {}
+        for table in tables:
+            con.execute(
+                f'create table "{schema}"."{table.name}" as '
+                f'select * from wh."{table.schema}"."{table.name}"'
+            )
+            counts[table.name] = _audit_table(con, schema, table)
+        _write_metadata(con, schema, version, data_as_of, checks, counts)
+        con.execute("detach wh")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return counts
+
+
+def _audit_table(con: duckdb.DuckDBPyConnection, schema: str, table: ServedTable) -> int:
+    source = con.execute(f'select count(*) from wh."{table.schema}"."{table.name}"').fetchone()[0]
+    copied = con.execute(f'select count(*) from "{schema}"."{table.name}"').fetchone()[0]
+    if source != copied:
+        raise AuditFailed(f"{table.name}: {copied} rows copied, {source} in the warehouse")
+    if table.kind == "mart" and not table.has_tenant:
+        raise AuditFailed(f"{table.name}: every mart row must carry tenant_id")
+    if table.has_tenant:
+        nulls = con.execute(
+            f'select count(*) from "{schema}"."{table.name}" where tenant_id is null'
+        ).fetchone()[0]
+        if nulls:
+            raise AuditFailed(f"{table.name}: {nulls} rows without tenant_id")
+    return copied
+
+
+def _write_metadata(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    version: str,
+    data_as_of: datetime | None,
+    checks: CheckSummary,
+    counts: dict[str, int],
+) -> None:
+    con.execute(
+        f"""
+        create table "{schema}".{METADATA_TABLE} (
+            version varchar, published_at timestamptz, data_as_of timestamptz,
+            checks_passed integer, checks_failed integer, table_name varchar, row_count bigint
+        )
+        """
+    )
+    published_at = datetime.now(UTC)
+    con.executemany(
+        f'insert into "{schema}".{METADATA_TABLE} values (?, ?, ?, ?, ?, ?, ?)',
+        [
+            [version, published_at, data_as_of, checks.passed, checks.failed, name, rows]
+            for name, rows in counts.items()
+        ],
+    )
+
+
+def _seal(candidate: Path, final: Path) -> None:
+    """Make the candidate read-only and durable, then give it its version name."""
+    os.chmod(candidate, 0o444)
+    fd = os.open(candidate, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(candidate, final)
+    _fsync_dir(final.parent)
+
+
+def point_serving_file(version_path: Path, serving_path: Path) -> None:
+    """Atomically make ``serving_path`` the given version (hard link, then rename over)."""
+    link = serving_path.parent / f".link-{version_path.stem}"
+    link.unlink(missing_ok=True)
+    try:
+        os.link(version_path, link)
+    except OSError:  # a filesystem without hard links: a copy is still atomic on rename
+        shutil.copy2(version_path, link)
+    os.replace(link, serving_path)
+    _fsync_dir(serving_path.parent)
+
+
+def list_versions(settings: ServingSettings) -> list[Path]:
+    """Complete published versions, oldest first."""
+    if not settings.versions_dir.exists():
+        return []
+    return sorted(settings.versions_dir.glob("2*.duckdb"))
+
+
+def current_version(settings: ServingSettings) -> str | None:
+    """The version the serving file holds, read from its metadata table."""
+    path = settings.resolved_serving_path
+    if not path.exists():
+        return None
+    for version_path in list_versions(settings):
+        if os.path.samefile(version_path, path):
+            return version_path.stem
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row = con.execute(
+            f'select max(version) from "{settings.serving_schema}".{METADATA_TABLE}'
+        ).fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def prune_versions(settings: ServingSettings, keep_version: str | None) -> list[Path]:
+    """Delete all but the newest ``serving_keep`` versions (never the one being served)."""
+    versions = list_versions(settings)
+    doomed = [v for v in versions[: -settings.serving_keep] if v.stem != keep_version]
+    for path in doomed:
+        path.unlink()
+    return doomed
+
+
+def publish_warehouse(
+    warehouse_path: Path,
+    settings: ServingSettings,
+    checks: CheckSummary,
+    *,
+    manifest_path: Path | None = None,
+) -> PublishResult:
+    """Publish the warehouse's served tables if the gate is open (the Dagster asset's body).
+
+    Raises ``PublishBlocked`` when a blocking check failed and ``AuditFailed`` when the
+    candidate is wrong; in both cases readers keep the previous version.
+    """
+    if not checks.gate_open:
+        raise PublishBlocked(
+            f"{len(checks.blocking_failures)} blocking check(s) failed, not publishing: "
+            + ", ".join(checks.blocking_failures[:5])
+        )
+    serving_path = settings.resolved_serving_path
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with publish_lock(serving_path.parent):
+        remove_stale_files(settings)
+        settings.versions_dir.mkdir(parents=True, exist_ok=True)
+        version = new_version()
+        candidate = settings.versions_dir / f".building-{version}.duckdb"
+        final = settings.versions_dir / f"{version}.duckdb"
+        manifest = manifest_path if manifest_path is not None else settings.manifest_path
+        try:
+            with _timed(timings, "build_and_audit_serving_file"):
+                counts = build_candidate(
+                    warehouse_path, candidate, settings.serving_schema, version, checks, manifest
+                )
+            with _timed(timings, "seal_version"):
+                _seal(candidate, final)
+        finally:
+            candidate.unlink(missing_ok=True)
+        postgres = None
+        if settings.pg_url:
+            from orchestration.serving.postgres import publish_version
+
+            with _timed(timings, "postgres_copy_audit_swap"):
+                postgres = publish_version(settings, final, version, pg_timings=timings)
+        with _timed(timings, "swap_serving_file"):
+            point_serving_file(final, serving_path)
+        pruned = prune_versions(settings, version)
+    timings["total"] = round(time.perf_counter() - started, 3)
+    return PublishResult(version, serving_path, final, counts, postgres, timings, pruned)
+
+
+def rollback(settings: ServingSettings) -> PublishResult:
+    """Serve the version before the current one again (file and, if configured, PostgreSQL)."""
+    serving_path = settings.resolved_serving_path
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with publish_lock(serving_path.parent):
+        remove_stale_files(settings)
+        versions = list_versions(settings)
+        current = current_version(settings)
+        stems = [v.stem for v in versions]
+        if current not in stems:
+            raise PublishBlocked(f"the serving file holds no known version ({current})")
+        index = stems.index(current)
+        if index == 0:
+            raise PublishBlocked(f"no version older than {current} is kept")
+        previous = versions[index - 1]
+        postgres = None
+        if settings.pg_url:
+            from orchestration.serving.postgres import publish_version
+
+            with _timed(timings, "postgres_copy_audit_swap"):
+                postgres = publish_version(settings, previous, previous.stem, pg_timings=timings)
+        with _timed(timings, "swap_serving_file"):
+            point_serving_file(previous, serving_path)
+        con = duckdb.connect(str(previous), read_only=True)
+        try:
+            counts = dict(
+                con.execute(
+                    f'select table_name, row_count from "{settings.serving_schema}".{METADATA_TABLE}'
+                ).fetchall()
+            )
+        finally:
+            con.close()
+    timings["total"] = round(time.perf_counter() - started, 3)
+    return PublishResult(
+        previous.stem, serving_path, previous, counts, postgres, timings, rolled_back_from=current
+    )

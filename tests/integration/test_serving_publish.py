@@ -1,0 +1,170 @@
+"""Write-audit-publish of the serving DuckDB file: atomic swap, open readers, versions, rollback."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import duckdb
+import pytest
+
+from orchestration.serving.checks import PublishBlocked, load_check_results, write_check_results
+from orchestration.serving.publish import (
+    AuditFailed,
+    current_version,
+    list_versions,
+    publish_warehouse,
+    rollback,
+)
+from orchestration.serving.settings import ServingSettings
+from tests.serving_support import build_warehouse, mart_rows, passing_checks, write_manifest
+
+pytestmark = pytest.mark.xdist_group("serving_publish")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    warehouse = build_warehouse(tmp_path / "wh.duckdb", mart_rows(seed=1))
+    manifest = write_manifest(tmp_path / "target" / "manifest.json", warehouse)
+    settings = ServingSettings(
+        data_dir=tmp_path, dbt_target_dir=manifest.parent, serving_keep=3, pg_url=None
+    )
+    checks = load_check_results(passing_checks(tmp_path / "checks.json"))
+    return warehouse, settings, checks
+
+
+def ltv_total(path) -> float:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "select round(sum(ltv_30_usd), 2) from analytics.mart_learner_ltv"
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_publish_copies_served_tables_read_only(setup):
+    warehouse, settings, checks = setup
+    rows = mart_rows(seed=1)
+    result = publish_warehouse(warehouse, settings, checks)
+    serving = settings.resolved_serving_path
+    assert serving.exists()
+    assert not os.stat(serving).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert result.row_counts == {name: len(data) for name, data in rows.items()}
+    assert result.postgres is None
+    con = duckdb.connect(str(serving), read_only=True)
+    tables = {
+        r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+    }
+    assert "stg_app__payments" not in tables and "_dlt_loads" not in tables
+    meta = con.execute(
+        "select distinct version, checks_passed, checks_failed, data_as_of from analytics._publish_metadata"
+    ).fetchall()
+    con.close()
+    assert len(meta) == 1
+    assert meta[0][:3] == (result.version, 12, 1)
+    assert meta[0][3].isoformat().startswith("2026-11-01T06:00:00")
+    expected = round(sum(r["ltv_30_usd"] for r in rows["mart_learner_ltv"]), 2)
+    assert ltv_total(serving) == pytest.approx(expected)
+
+
+def test_open_reader_keeps_old_version_and_does_not_block(setup, tmp_path):
+    warehouse, settings, checks = setup
+    first = publish_warehouse(warehouse, settings, checks)
+    reader = duckdb.connect(str(settings.resolved_serving_path), read_only=True)
+    before = reader.execute("select count(*) from analytics.mart_learner_ltv").fetchone()[0]
+    # the pipeline rewrites the warehouse while a BI tool holds the serving file open
+    build_warehouse(warehouse, mart_rows(seed=2, scale=1.5))
+    second = publish_warehouse(warehouse, settings, checks)
+    assert second.version > first.version
+    assert reader.execute("select count(*) from analytics.mart_learner_ltv").fetchone()[0] == before
+    reader.close()
+    new_rows = len(mart_rows(seed=2, scale=1.5)["mart_learner_ltv"])
+    assert new_rows != before
+    assert current_version(settings) == second.version
+    fresh = duckdb.connect(str(settings.resolved_serving_path), read_only=True)
+    assert (
+        fresh.execute("select count(*) from analytics.mart_learner_ltv").fetchone()[0] == new_rows
+    )
+    fresh.close()
+
+
+def test_keeps_last_n_versions_and_rolls_back(setup):
+    warehouse, settings, checks = setup
+    totals = {}
+    versions = []
+    for seed in (11, 12, 13, 14):
+        build_warehouse(warehouse, mart_rows(seed=seed))
+        result = publish_warehouse(warehouse, settings, checks)
+        versions.append(result.version)
+        totals[result.version] = round(
+            sum(r["ltv_30_usd"] for r in mart_rows(seed=seed)["mart_learner_ltv"]), 2
+        )
+    kept = [p.stem for p in list_versions(settings)]
+    assert kept == versions[-3:]  # serving_keep=3
+    back = rollback(settings)
+    assert (back.rolled_back_from, back.version) == (versions[3], versions[2])
+    assert current_version(settings) == versions[2]
+    assert ltv_total(settings.resolved_serving_path) == pytest.approx(totals[versions[2]])
+    rollback(settings)
+    assert current_version(settings) == versions[1]
+    with pytest.raises(PublishBlocked, match="no version older"):
+        rollback(settings)
+    # a new publish after rollbacks becomes current
+    latest = publish_warehouse(warehouse, settings, checks)
+    assert current_version(settings) == latest.version
+
+
+def test_failed_blocking_check_publishes_nothing(setup, tmp_path):
+    warehouse, settings, checks = setup
+    first = publish_warehouse(warehouse, settings, checks)
+    build_warehouse(warehouse, mart_rows(seed=5))
+    failing = write_check_results(
+        tmp_path / "bad.json", [{"name": "unique_mart_learner_ltv", "passed": False}]
+    )
+    with pytest.raises(PublishBlocked, match="unique_mart_learner_ltv"):
+        publish_warehouse(warehouse, settings, load_check_results(failing))
+    assert current_version(settings) == first.version
+    assert [p.stem for p in list_versions(settings)] == [first.version]
+
+
+def test_audit_rejects_mart_without_tenant(setup):
+    warehouse, settings, checks = setup
+    first = publish_warehouse(warehouse, settings, checks)
+    con = duckdb.connect(str(warehouse))
+    con.execute(
+        "update main_marts.mart_ltv_cohorts set tenant_id = null where cohort_month = date '2026-03-01'"
+    )
+    con.close()
+    with pytest.raises(AuditFailed, match="mart_ltv_cohorts: 2 rows without tenant_id"):
+        publish_warehouse(warehouse, settings, checks)
+    assert current_version(settings) == first.version
+    assert not list(settings.versions_dir.glob(".building-*"))
+
+
+def test_cli_publish_and_rollback(setup, tmp_path):
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    warehouse, _, _ = setup
+    env = {
+        "WAREHOUSE_DATA_DIR": str(tmp_path),
+        "WAREHOUSE_PATH": str(warehouse),
+        "WAREHOUSE_DBT_TARGET_DIR": str(tmp_path / "target"),
+        "WAREHOUSE_PG_URL": "",
+        "COLUMNS": "200",
+    }
+    runner = CliRunner()
+    out = runner.invoke(app, ["publish"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "published the serving file only" in out.output
+    assert "checks: 12 passed, 1 failed" in out.output
+    out = runner.invoke(app, ["publish"], env=env)
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["publish", "--rollback"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "Rolled back" in out.output
+    out = runner.invoke(app, ["publish", "--checks", str(tmp_path / "nope.json")], env=env)
+    assert out.exit_code == 2
+    assert "no check results" in out.output
