@@ -296,3 +296,15 @@ def scratch_database(tag: str):
                 "select rolname from pg_roles where rolname like %s", [prefix + "%"]
             ).fetchall():
                 conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+
+
+def require(kind: str, available: bool, detail: str = "") -> None:
+    """Skip when a service is missing, but fail when CI is set (CI must provide it)."""
+    import pytest
+
+    if available:
+        return
+    message = f"{kind} is not available{': ' + detail if detail else ''}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must provide it (.ci/run)")
+    pytest.skip(message)
