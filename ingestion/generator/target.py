@@ -126,7 +126,8 @@ class Target:
     def _load_sqlite(self, table: str, frame: pd.DataFrame) -> None:
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         marks = ", ".join("?" for _ in frame.columns)
-        rows = list(frame.itertuples(index=False, name=None))
+        # pandas may hold NULL text as NaN; SQL wants None.
+        rows = list(frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
         raw = self.engine.raw_connection()
         try:
             raw.cursor().executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
