@@ -1,0 +1,30 @@
+{#- Every table the warehouse lands in raw: its staging model's key column, the column holding
+    its tenant (none when the table has no tenant of its own), and its malformed-JSON flag. -#}
+{% macro platform_tables() -%}
+    {{ return({
+        'tenants': {'key': 'tenant_id', 'tenant': 'tenant_id', 'malformed': none},
+        'users': {'key': 'user_id', 'tenant': 'tenant_id', 'malformed': none},
+        'instructor_profiles': {'key': 'instructor_profile_id', 'tenant': 'tenant_id', 'malformed': none},
+        'courses': {'key': 'course_id', 'tenant': 'tenant_id', 'malformed': none},
+        'ebooks': {'key': 'ebook_id', 'tenant': 'tenant_id', 'malformed': none},
+        'subscriptions': {'key': 'subscription_id', 'tenant': 'tenant_id', 'malformed': none},
+        'field_service_providers': {'key': 'provider_id', 'tenant': 'tenant_id', 'malformed': 'is_service_types_malformed'},
+        'field_service_orders': {'key': 'order_id', 'tenant': 'tenant_id', 'malformed': 'is_metadata_malformed'},
+        'field_service_events': {'key': 'order_event_id', 'tenant': none, 'malformed': 'is_payload_malformed'},
+        'enrollments': {'key': 'enrollment_id', 'tenant': 'tenant_id', 'malformed': none},
+        'payments': {'key': 'payment_id', 'tenant': 'tenant_id', 'malformed': none},
+        'refunds': {'key': 'refund_id', 'tenant': none, 'malformed': none},
+        'payout_batches': {'key': 'payout_batch_id', 'tenant': none, 'malformed': none},
+        'payouts': {'key': 'payout_id', 'tenant': 'tenant_id', 'malformed': none},
+        'communities': {'key': 'community_id', 'tenant': 'tenant_id', 'malformed': 'is_metadata_malformed'},
+        'community_members': {'key': 'community_member_id', 'tenant': none, 'malformed': none},
+        'community_posts': {'key': 'community_post_id', 'tenant': none, 'malformed': none},
+        'assessment_attempts': {'key': 'attempt_id', 'tenant': 'tenant_id', 'malformed': none},
+        'moderation_cases': {'key': 'moderation_case_id', 'tenant': 'tenant_id', 'malformed': none},
+        'domain_events': {'key': 'domain_event_id', 'tenant': none, 'malformed': 'is_payload_malformed'},
+        'learning_paths': {'key': 'learning_path_id', 'tenant': 'tenant_id', 'malformed': none},
+        'integrations': {'key': 'integration_id', 'tenant': 'tenant_id', 'malformed': none},
+        'webhooks': {'key': 'webhook_id', 'tenant': 'tenant_id', 'malformed': none},
+        'activity_logs': {'key': 'activity_id', 'tenant': 'tenant_id', 'malformed': none},
+    }) }}
+{%- endmacro %}

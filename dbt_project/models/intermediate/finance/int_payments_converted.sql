@@ -1,0 +1,76 @@
+-- Usable payments in USD at the rate of their UTC date, attributed to a product and, for
+-- courses and ebooks, to the selling instructor; bucketed in the tenant's time zone.
+with
+
+payments as (
+    select * from {{ ref('stg_platform__payments') }}
+    where quarantine_reason is null
+),
+
+calendars as (
+    select * from {{ ref('int_tenant_calendars') }}
+),
+
+fx as (
+    select * from {{ ref('fx_rates_daily') }}
+),
+
+courses as (
+    select
+        course_id,
+        instructor_id
+    from {{ ref('stg_platform__courses') }}
+),
+
+ebooks as (
+    select
+        ebook_id,
+        instructor_id
+    from {{ ref('stg_platform__ebooks') }}
+),
+
+converted as (
+    select
+        payments.payment_id,
+        payments.tenant_id,
+        payments.user_id,
+        payments.person_id,
+        payments.product_type,
+        payments.product_id,
+        payments.enrollment_id,
+        case
+            when payments.product_type = 'course' then courses.instructor_id
+            when payments.product_type = 'ebook' then ebooks.instructor_id
+        end as instructor_id,
+        payments.payment_status,
+        payments.is_revenue,
+        payments.currency_code,
+        payments.is_currency_defaulted,
+        payments.amount,
+        cast(payments.created_at as date) as fx_rate_date,
+        fx.usd_per_unit,
+        round(payments.amount * fx.usd_per_unit, 2) as amount_usd,
+        payments.processor,
+        payments.processor_fee,
+        payments.is_processor_fee_estimated,
+        round(payments.processor_fee * fx.usd_per_unit, 2) as processor_fee_usd,
+        payments.created_at,
+        cast({{ utc_to_local('payments.created_at', 'calendars.reporting_timezone') }} as date)
+            as created_date,
+        {{ month_start(utc_to_local('payments.created_at', 'calendars.reporting_timezone')) }}
+            as created_month,
+        payments.is_source_deleted,
+        payments.load_id
+    from payments
+    inner join calendars on payments.tenant_id = calendars.tenant_id
+    left join fx
+        on
+            payments.currency_code = fx.currency_code
+            and cast(payments.created_at as date) = fx.rate_date
+    left join courses
+        on payments.product_type = 'course' and payments.product_id = courses.course_id
+    left join ebooks
+        on payments.product_type = 'ebook' and payments.product_id = ebooks.ebook_id
+)
+
+select * from converted

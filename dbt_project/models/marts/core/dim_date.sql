@@ -1,0 +1,21 @@
+-- One row per calendar day over the FX table's range (the generator's window plus margin).
+with
+
+days as (
+    {{ date_spine('2023-01-01', '2027-12-31') }}
+),
+
+final as (
+    select
+        date_day,
+        cast(extract(year from date_day) as integer) as calendar_year,
+        cast(extract(quarter from date_day) as integer) as calendar_quarter,
+        cast(extract(month from date_day) as integer) as calendar_month,
+        cast(extract(day from date_day) as integer) as day_of_month,
+        cast(extract(isodow from date_day) as integer) as iso_day_of_week,
+        {{ month_start('date_day') }} as month_start_date,
+        cast(extract(isodow from date_day) as integer) in (6, 7) as is_weekend
+    from days
+)
+
+select * from final

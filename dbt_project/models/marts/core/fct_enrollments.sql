@@ -1,0 +1,79 @@
+-- Grain: one row per usable enrollment, accumulating its milestones (enrolled, first and last
+-- activity, completed) and its purchase. Rebuilt in full each run: enrollments.updated_at is
+-- a stale cursor, so an incremental filter on it would miss progress updates.
+with
+
+enrollments as (
+    select * from {{ ref('stg_platform__enrollments') }}
+    where quarantine_reason is null
+),
+
+courses as (
+    select
+        course_id,
+        is_free
+    from {{ ref('stg_platform__courses') }}
+),
+
+purchases as (
+    select
+        enrollment_id,
+        min(payment_id) as payment_id,
+        sum(amount_usd) as paid_amount_usd,
+        sum(net_amount_usd) as net_paid_amount_usd
+    from {{ ref('fct_payments') }}
+    where is_revenue and enrollment_id is not null
+    group by enrollment_id
+),
+
+activity as (
+    select
+        user_id,
+        course_id,
+        min(occurred_at) as first_activity_at,
+        max(occurred_at) as last_activity_at,
+        count(*) as activity_count
+    from {{ ref('stg_platform__activity_logs') }}
+    where course_id is not null
+    group by user_id, course_id
+),
+
+calendars as (
+    select * from {{ ref('int_tenant_calendars') }}
+),
+
+final as (
+    select
+        enrollments.enrollment_id,
+        enrollments.tenant_id,
+        {{ surrogate_key(['enrollments.tenant_id']) }} as tenant_key,
+        {{ surrogate_key(['enrollments.person_id']) }} as person_key,
+        enrollments.course_id,
+        {{ surrogate_key(['enrollments.course_id']) }} as course_key,
+        enrollments.enrollment_status,
+        enrollments.acquisition_channel,
+        enrollments.progress_pct,
+        courses.is_free as is_free_enrollment,
+        purchases.payment_id,
+        coalesce(purchases.paid_amount_usd, 0) as paid_amount_usd,
+        coalesce(purchases.net_paid_amount_usd, 0) as net_paid_amount_usd,
+        enrollments.enrolled_at,
+        cast({{ utc_to_local('enrollments.enrolled_at', 'calendars.reporting_timezone') }} as date)
+            as enrolled_date,
+        activity.first_activity_at,
+        activity.last_activity_at,
+        coalesce(activity.activity_count, 0) as activity_count,
+        enrollments.completed_at,
+        enrollments.completed_at is not null as is_completed,
+        {{ seconds_between('enrollments.enrolled_at', 'enrollments.completed_at') }} / 86400.0
+            as days_to_complete,
+        enrollments.is_source_deleted
+    from enrollments
+    inner join courses on enrollments.course_id = courses.course_id
+    inner join calendars on enrollments.tenant_id = calendars.tenant_id
+    left join purchases on enrollments.enrollment_id = purchases.enrollment_id
+    left join activity
+        on enrollments.user_id = activity.user_id and enrollments.course_id = activity.course_id
+)
+
+select * from final

@@ -1,0 +1,52 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='activity_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+-- Grain: one row per activity log entry. The biggest table: activity_logs is append-only with
+-- an id cursor, so an incremental run only reads ids above the highest one already loaded.
+
+with
+
+activity as (
+    select * from {{ ref('stg_platform__activity_logs') }}
+    where quarantine_reason is null
+    {% if is_incremental() %}
+        and activity_id > (select coalesce(max(activity_id), 0) from {{ this }})
+    {% endif %}
+),
+
+people as (
+    select
+        user_id,
+        person_id
+    from {{ ref('stg_platform__users') }}
+),
+
+calendars as (
+    select * from {{ ref('int_tenant_calendars') }}
+),
+
+final as (
+    select
+        activity.activity_id,
+        activity.tenant_id,
+        {{ surrogate_key(['activity.tenant_id']) }} as tenant_key,
+        activity.user_id,
+        {{ surrogate_key(['people.person_id']) }} as person_key,
+        activity.course_id,
+        case when activity.course_id is not null then {{ surrogate_key(['activity.course_id']) }} end
+            as course_key,
+        activity.activity_type,
+        activity.occurred_at,
+        cast({{ utc_to_local('activity.occurred_at', 'calendars.reporting_timezone') }} as date)
+            as occurred_date
+    from activity
+    inner join people on activity.user_id = people.user_id
+    inner join calendars on activity.tenant_id = calendars.tenant_id
+)
+
+select * from final

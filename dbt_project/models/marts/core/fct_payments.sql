@@ -1,0 +1,59 @@
+-- Grain: one row per usable payment (any status; `is_revenue` marks money captured).
+-- Refund columns are the restated view: every usable refund posted back to its payment.
+with
+
+payments as (
+    select * from {{ ref('int_payments_converted') }}
+),
+
+refunds as (
+    select
+        payment_id,
+        count(*) as refund_count,
+        sum(amount) as refunded_amount,
+        sum(amount_usd) as refunded_usd
+    from {{ ref('int_refunds_converted') }}
+    group by payment_id
+),
+
+final as (
+    select
+        payments.payment_id,
+        payments.tenant_id,
+        {{ surrogate_key(['payments.tenant_id']) }} as tenant_key,
+        payments.person_id,
+        {{ surrogate_key(['payments.person_id']) }} as person_key,
+        payments.user_id,
+        {{ surrogate_key(['payments.product_type', 'payments.product_id']) }} as product_key,
+        payments.product_type,
+        payments.product_id,
+        payments.instructor_id,
+        case
+            when payments.instructor_id is not null then {{ surrogate_key(['payments.instructor_id']) }}
+        end as instructor_key,
+        payments.enrollment_id,
+        payments.payment_status,
+        payments.is_revenue,
+        payments.currency_code,
+        payments.is_currency_defaulted,
+        payments.fx_rate_date,
+        payments.usd_per_unit,
+        payments.amount,
+        payments.amount_usd,
+        coalesce(refunds.refund_count, 0) as refund_count,
+        coalesce(refunds.refunded_amount, 0) as refunded_amount,
+        coalesce(refunds.refunded_usd, 0) as refunded_usd,
+        payments.amount_usd - coalesce(refunds.refunded_usd, 0) as net_amount_usd,
+        payments.processor,
+        payments.processor_fee,
+        payments.is_processor_fee_estimated,
+        payments.processor_fee_usd,
+        payments.created_at,
+        payments.created_date,
+        payments.created_month,
+        payments.is_source_deleted
+    from payments
+    left join refunds on payments.payment_id = refunds.payment_id
+)
+
+select * from final

@@ -1,0 +1,57 @@
+-- Grain: one row per usable field-service order, accumulating request -> match -> completion
+-- (or cancellation) with the lags between milestones in hours. Quoted amounts convert at the
+-- rate of the request's UTC date.
+with
+
+orders as (
+    select * from {{ ref('stg_platform__field_service_orders') }}
+    where quarantine_reason is null
+),
+
+calendars as (
+    select * from {{ ref('int_tenant_calendars') }}
+),
+
+fx as (
+    select * from {{ ref('fx_rates_daily') }}
+),
+
+final as (
+    select
+        orders.order_id,
+        orders.tenant_id,
+        {{ surrogate_key(['orders.tenant_id']) }} as tenant_key,
+        {{ surrogate_key(['orders.customer_person_id']) }} as customer_person_key,
+        {{ surrogate_key(["'service_order'", 'orders.order_id']) }} as product_key,
+        orders.provider_id,
+        orders.service_type,
+        orders.service_region,
+        orders.order_status,
+        orders.urgency,
+        orders.estimated_hours,
+        orders.is_metadata_malformed,
+        orders.currency_code,
+        orders.quoted_amount,
+        round(orders.quoted_amount * fx.usd_per_unit, 2) as quoted_amount_usd,
+        orders.requested_at,
+        cast({{ utc_to_local('orders.requested_at', 'calendars.reporting_timezone') }} as date)
+            as requested_date,
+        {{ month_start(utc_to_local('orders.requested_at', 'calendars.reporting_timezone')) }}
+            as requested_month,
+        orders.matched_at,
+        orders.completed_at,
+        orders.cancelled_at,
+        {{ seconds_between('orders.requested_at', 'orders.matched_at') }} / 3600.0 as hours_to_match,
+        {{ seconds_between('orders.matched_at', 'orders.completed_at') }} / 3600.0 as hours_match_to_complete,
+        {{ seconds_between('orders.requested_at', 'orders.cancelled_at') }} / 3600.0 as hours_to_cancel,
+        coalesce(orders.matched_at < {{ add_days('orders.requested_at', 1) }}, false)
+            as is_matched_within_24h,
+        orders.order_status = 'cancelled' and orders.matched_at is null as is_cancelled_without_match,
+        orders.is_source_deleted
+    from orders
+    inner join calendars on orders.tenant_id = calendars.tenant_id
+    left join fx
+        on orders.currency_code = fx.currency_code and cast(orders.requested_at as date) = fx.rate_date
+)
+
+select * from final

@@ -1,0 +1,80 @@
+-- Grain: source table x extract load. Row accounting: every raw row is counted under the load
+-- that last wrote it, as used or quarantined (by reason), so rows_in_raw = rows_used +
+-- rows_quarantined holds on every row; the extract log's figures (rows read and landed, zero
+-- dates nulled, hard deletes detected) sit beside them. Flagged-but-kept defects (malformed
+-- JSON, source-deleted rows) are counted too. tenant_id is 0: the extract log is per table,
+-- not per tenant (quarantined_rows carries the tenant of each quarantined row).
+{%- set tables = platform_tables() %}
+with
+
+{% for table_name, spec in tables.items() %}
+{{ table_name }} as (
+    select
+        '{{ table_name }}' as table_name,
+        load_id,
+        count(*) as rows_in_raw,
+        sum(case when quarantine_reason is null then 1 else 0 end) as rows_used,
+        sum(case when quarantine_reason is not null then 1 else 0 end) as rows_quarantined,
+        sum(case when quarantine_reason = 'orphan' then 1 else 0 end) as quarantined_orphan,
+        sum(case when quarantine_reason = 'unknown_enum' then 1 else 0 end) as quarantined_unknown_enum,
+        sum(case when quarantine_reason = 'duplicate_person' then 1 else 0 end) as quarantined_duplicate_person,
+        sum(case when quarantine_reason = 'parent_quarantined' then 1 else 0 end) as quarantined_parent,
+        {% if spec.malformed %}sum(case when {{ spec.malformed }} then 1 else 0 end){% else %}0{% endif %}
+            as malformed_json_flagged,
+        sum(case when is_source_deleted then 1 else 0 end) as source_deleted_rows
+    from {{ ref('stg_platform__' ~ table_name) }}
+    group by load_id
+),
+{% endfor %}
+
+accounted as (
+    {% for table_name in tables %}
+        select * from {{ table_name }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+extract_log as (
+    select
+        table_name,
+        load_id,
+        max(mode) as extract_mode,
+        max(status) as extract_status,
+        max(finished_at) as extracted_at,
+        sum(rows_read) as rows_read,
+        sum(rows_landed) as rows_landed,
+        sum(zero_dates_nulled) as zero_dates_nulled,
+        sum(deletes_detected) as hard_deletes_detected
+    from {{ source('platform', '_extract_log') }}
+    group by table_name, load_id
+),
+
+final as (
+    select
+        {{ surrogate_key(['coalesce(accounted.table_name, extract_log.table_name)', 'coalesce(accounted.load_id, extract_log.load_id)']) }}
+            as table_load_key,
+        0 as tenant_id,
+        coalesce(accounted.table_name, extract_log.table_name) as table_name,
+        coalesce(accounted.load_id, extract_log.load_id) as load_id,
+        extract_log.extract_mode,
+        extract_log.extract_status,
+        extract_log.extracted_at,
+        coalesce(extract_log.rows_read, 0) as rows_read,
+        coalesce(extract_log.rows_landed, 0) as rows_landed,
+        coalesce(accounted.rows_in_raw, 0) as rows_in_raw,
+        coalesce(accounted.rows_used, 0) as rows_used,
+        coalesce(accounted.rows_quarantined, 0) as rows_quarantined,
+        coalesce(accounted.quarantined_orphan, 0) as quarantined_orphan,
+        coalesce(accounted.quarantined_unknown_enum, 0) as quarantined_unknown_enum,
+        coalesce(accounted.quarantined_duplicate_person, 0) as quarantined_duplicate_person,
+        coalesce(accounted.quarantined_parent, 0) as quarantined_parent,
+        coalesce(accounted.malformed_json_flagged, 0) as malformed_json_flagged,
+        coalesce(extract_log.zero_dates_nulled, 0) as zero_dates_nulled,
+        coalesce(extract_log.hard_deletes_detected, 0) as hard_deletes_detected,
+        coalesce(accounted.source_deleted_rows, 0) as source_deleted_rows
+    from accounted
+    full outer join extract_log
+        on accounted.table_name = extract_log.table_name and accounted.load_id = extract_log.load_id
+)
+
+select * from final

@@ -1,0 +1,20 @@
+with
+
+source as (
+    select * from {{ source('platform', 'integrations') }}
+),
+
+renamed as (
+    select
+        id as integration_id,
+        tenant_id,
+        lower(trim(provider)) as provider,
+        created_at,
+        _source_deleted_at as source_deleted_at,
+        _source_deleted_at is not null as is_source_deleted,
+        _dlt_load_id as load_id,
+        cast(null as varchar) as quarantine_reason
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,57 @@
+with
+
+source as (
+    select * from {{ source('platform', 'subscriptions') }}
+),
+
+tenants as (
+    select
+        tenant_id,
+        default_currency
+    from {{ ref('stg_platform__tenants') }}
+),
+
+people as (
+    select
+        user_id,
+        person_id
+    from {{ ref('stg_platform__users') }}
+),
+
+status_map as (
+    select
+        raw_value,
+        normalized_value
+    from {{ ref('enum_mappings') }}
+    where enum_domain = 'subscription_status'
+),
+
+renamed as (
+    select
+        source.id as subscription_id,
+        source.tenant_id,
+        source.user_id,
+        people.person_id,
+        lower(trim(source.plan)) as subscription_plan,
+        source.status as source_status,
+        status_map.normalized_value as subscription_status,
+        source.monthly_amount,
+        coalesce(source.currency, tenants.default_currency) as currency_code,
+        source.currency is null as is_currency_defaulted,
+        source.started_at,
+        source.cancelled_at,
+        source.updated_at,
+        source._source_deleted_at as source_deleted_at,
+        source._source_deleted_at is not null as is_source_deleted,
+        source._dlt_load_id as load_id,
+        case
+            when status_map.normalized_value is null then 'unknown_enum'
+            when people.user_id is null then 'orphan'
+        end as quarantine_reason
+    from source
+    left join tenants on source.tenant_id = tenants.tenant_id
+    left join people on source.user_id = people.user_id
+    left join status_map on lower(trim(source.status)) = status_map.raw_value
+)
+
+select * from renamed
