@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 TENANTS = {1: "America/New_York", 2: "Europe/Berlin"}
-MONTHS = [date(2026, m, 1) for m in range(1, 11)]
+MONTHS = [date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(3, 23)]  # 2025-03..2026-10
 
 
 def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
@@ -202,6 +202,17 @@ def build_warehouse(path: Path, rows: dict[str, list[dict]], schema: str = "main
     return path
 
 
+# how the dbt models declare a ratio's parts (column meta), as lookml.py reads them
+RATIO_META = {
+    "sell_through_30d": {
+        "numerator": "courses_sold_within_30d",
+        "denominator": "courses_published",
+    },
+    "buyer_seller_ratio": {"numerator": "paying_buyers", "denominator": "selling_instructors"},
+    "fill_rate_24h": {"numerator": "orders_filled_within_24h", "denominator": "orders_requested"},
+}
+
+
 def write_manifest(path: Path, warehouse: Path, schema: str = "main_marts") -> Path:
     """A minimal dbt manifest for the tables in ``warehouse`` (names, columns, types, docs)."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -231,6 +242,7 @@ def write_manifest(path: Path, warehouse: Path, schema: str = "main_marts") -> P
             "name": column,
             "description": f"{column} of {table}",
             "data_type": data_type.lower(),
+            "meta": RATIO_META.get(column, {}),
         }
     nodes["model.platform_warehouse.stg_app__payments"] = {
         "resource_type": "model",
