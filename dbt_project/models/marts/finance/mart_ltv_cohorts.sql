@@ -13,7 +13,7 @@ cohorts as (
         cohort_month,
         count(*) as cohort_size,
         {%- for n in [30, 90, 365] %}
-        sum(case when is_mature_{{ n }} then 1 else 0 end) as mature_learners_{{ n }},
+        count(case when is_mature_{{ n }} then 1 end) as mature_learners_{{ n }},
         sum(case when is_mature_{{ n }} then ltv_{{ n }}_usd else 0 end) as ltv_{{ n }}_mature_sum_usd,
         {{ median('case when is_mature_' ~ n ~ ' then ltv_' ~ n ~ '_usd end') }} as median_ltv_{{ n }}_usd,
         {%- endfor %}

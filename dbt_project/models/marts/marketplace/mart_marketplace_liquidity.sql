@@ -31,12 +31,12 @@ listing_months as (
         tenant_id,
         published_month as month_start_date,
         count(*) as courses_published,
-        sum(case when is_30d_window_closed then 1 else 0 end) as sell_through_30d_denominator,
-        sum(case when is_30d_window_closed and is_sold_within_30d then 1 else 0 end)
+        count(case when is_30d_window_closed then 1 end) as sell_through_30d_denominator,
+        count(case when is_30d_window_closed and is_sold_within_30d then 1 end)
             as sell_through_30d_numerator,
-        sum(case when is_sold then 1 else 0 end) as courses_sold,
+        count(case when is_sold then 1 end) as courses_sold,
         {{ median('case when is_sold then days_to_first_sale end') }} as median_days_to_first_sale,
-        sum(case when not is_sold then 1 else 0 end) as courses_never_sold
+        count(case when not is_sold then 1 end) as courses_never_sold
     from listings
     group by tenant_id, published_month
 ),
@@ -56,9 +56,9 @@ order_months as (
         tenant_id,
         requested_month as month_start_date,
         count(*) as orders_requested,
-        sum(case when is_matched_within_24h then 1 else 0 end) as orders_matched_within_24h,
+        count(case when is_matched_within_24h then 1 end) as orders_matched_within_24h,
         {{ median('hours_to_match') }} as median_hours_to_match,
-        sum(case when is_cancelled_without_match then 1 else 0 end) as orders_cancelled_without_match
+        count(case when is_cancelled_without_match then 1 end) as orders_cancelled_without_match
     from orders
     group by tenant_id, requested_month
 ),

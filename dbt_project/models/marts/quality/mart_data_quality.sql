@@ -13,15 +13,15 @@ with
         '{{ table_name }}' as table_name,
         load_id,
         count(*) as rows_in_raw,
-        sum(case when quarantine_reason is null then 1 else 0 end) as rows_used,
-        sum(case when quarantine_reason is not null then 1 else 0 end) as rows_quarantined,
-        sum(case when quarantine_reason = 'orphan' then 1 else 0 end) as quarantined_orphan,
-        sum(case when quarantine_reason = 'unknown_enum' then 1 else 0 end) as quarantined_unknown_enum,
-        sum(case when quarantine_reason = 'duplicate_person' then 1 else 0 end) as quarantined_duplicate_person,
-        sum(case when quarantine_reason = 'parent_quarantined' then 1 else 0 end) as quarantined_parent,
-        {% if spec.malformed %}sum(case when {{ spec.malformed }} then 1 else 0 end){% else %}0{% endif %}
+        count(case when quarantine_reason is null then 1 end) as rows_used,
+        count(case when quarantine_reason is not null then 1 end) as rows_quarantined,
+        count(case when quarantine_reason = 'orphan' then 1 end) as quarantined_orphan,
+        count(case when quarantine_reason = 'unknown_enum' then 1 end) as quarantined_unknown_enum,
+        count(case when quarantine_reason = 'duplicate_person' then 1 end) as quarantined_duplicate_person,
+        count(case when quarantine_reason = 'parent_quarantined' then 1 end) as quarantined_parent,
+        {% if spec.malformed %}count(case when {{ spec.malformed }} then 1 end){% else %}0{% endif %}
             as malformed_json_flagged,
-        sum(case when is_source_deleted then 1 else 0 end) as source_deleted_rows
+        count(case when is_source_deleted then 1 end) as source_deleted_rows
     from {{ ref('stg_platform__' ~ table_name) }}
     group by load_id
 ),
@@ -41,10 +41,10 @@ extract_log as (
         max(mode) as extract_mode,
         max(status) as extract_status,
         max(finished_at) as extracted_at,
-        sum(rows_read) as rows_read,
-        sum(rows_landed) as rows_landed,
-        sum(zero_dates_nulled) as zero_dates_nulled,
-        sum(deletes_detected) as hard_deletes_detected
+        cast(sum(rows_read) as bigint) as rows_read,
+        cast(sum(rows_landed) as bigint) as rows_landed,
+        cast(sum(zero_dates_nulled) as bigint) as zero_dates_nulled,
+        cast(sum(deletes_detected) as bigint) as hard_deletes_detected
     from {{ source('platform', '_extract_log') }}
     group by table_name, load_id
 ),
