@@ -21,8 +21,9 @@ MONTHS = [date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(3, 23)]
 
 
 def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
-    """Rows of each served table, deterministic for a seed."""
+    """Rows of each served table, deterministic for a seed; columns as dbt_project's marts."""
     rng = random.Random(seed)
+    as_of = datetime(2026, 11, 1, 6, tzinfo=UTC)
     instructors = [(t, 100 * t + i) for t in TENANTS for i in range(1, 9)]
     learners = []
     person = 0
@@ -34,13 +35,13 @@ def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
                 ltv30 = round(rng.uniform(10, 120), 2)
                 ltv90 = round(ltv30 + rng.uniform(0, 80), 2)
                 ltv365 = round(ltv90 + rng.uniform(0, 150), 2)
-                as_of = datetime(2026, 11, 1, tzinfo=UTC)
                 learners.append(
                     {
-                        "tenant_id": tenant,
                         "person_id": person,
+                        "tenant_id": tenant,
                         "first_paid_at": t0,
                         "cohort_month": month,
+                        "revenue_payment_count": rng.randint(1, 6),
                         "ltv_30_usd": ltv30,
                         "ltv_90_usd": ltv90,
                         "ltv_365_usd": ltv365,
@@ -48,6 +49,7 @@ def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
                         "is_mature_30": as_of >= t0 + timedelta(days=30),
                         "is_mature_90": as_of >= t0 + timedelta(days=90),
                         "is_mature_365": as_of >= t0 + timedelta(days=365),
+                        "as_of_at": as_of,
                     }
                 )
     cohorts = []
@@ -60,12 +62,16 @@ def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
             for n in (30, 90, 365):
                 mature = sorted(r[f"ltv_{n}_usd"] for r in members if r[f"is_mature_{n}"])
                 row[f"mature_learners_{n}"] = len(mature)
-                row[f"avg_ltv_{n}_usd"] = round(sum(mature) / len(mature), 2) if mature else None
+                row[f"ltv_{n}_mature_sum_usd"] = round(sum(mature), 2)
+                row[f"avg_ltv_{n}_usd"] = sum(mature) / len(mature) if mature else None
                 row[f"median_ltv_{n}_usd"] = _median(mature)
+            row["as_of_at"] = as_of
             cohorts.append(row)
     pnl = []
     for tenant, instructor in instructors:
         share = rng.choice([50, 60, 70])
+        balance = 0.0
+        rows_for_instructor = []
         for month in MONTHS:
             gross = round(rng.uniform(100, 3000), 2)
             refunds = round(gross * rng.uniform(0, 0.1), 2)
@@ -73,88 +79,113 @@ def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
             earnings = round(net * share / 100, 2)
             platform = round(net - earnings, 2)
             fees = round(gross * 0.029 + 0.3 * rng.randint(3, 30), 2)
-            pnl.append(
+            paid = round(earnings * rng.uniform(0.5, 1.0), 2)
+            balance += earnings - paid
+            rows_for_instructor.append(
                 {
-                    "tenant_id": tenant,
                     "instructor_id": instructor,
-                    "month": month,
+                    "tenant_id": tenant,
+                    "month_start_date": month,
+                    "attributed_payment_count": rng.randint(3, 30),
                     "gross_sales_usd": gross,
                     "refunds_usd": refunds,
                     "net_sales_usd": net,
-                    "revenue_share_pct": float(share),
                     "instructor_earnings_usd": earnings,
                     "platform_revenue_usd": platform,
-                    "take_rate": round(platform / gross, 6),
+                    "take_rate": platform / gross,
                     "processor_fees_usd": fees,
                     "contribution_margin_usd": round(platform - fees, 2),
-                    "payouts_paid_usd": round(earnings * rng.uniform(0.5, 1.0), 2),
+                    "payouts_paid_usd": paid,
+                    "balance_owed_to_date_usd": round(balance, 2),
                 }
             )
+        for row in rows_for_instructor:
+            row["balance_owed_usd"] = round(balance, 2)
+        pnl.extend(rows_for_instructor)
     liquidity = []
     for tenant in TENANTS:
         for month in MONTHS:
             published = rng.randint(5, 20)
-            sold = rng.randint(0, published)
+            mature = published if month < date(2026, 10, 1) else 0
+            sold30 = rng.randint(0, mature)
+            sold = min(published, sold30 + rng.randint(0, 3))
             requested = rng.randint(10, 60)
-            filled = rng.randint(0, requested)
+            matched = rng.randint(0, requested)
+            cancelled = rng.randint(0, requested - matched)
             buyers, sellers = rng.randint(20, 90), rng.randint(3, 8)
+            top, total = round(rng.uniform(500, 4000), 2), round(rng.uniform(4000, 20000), 2)
             liquidity.append(
                 {
                     "tenant_id": tenant,
-                    "month": month,
+                    "month_start_date": month,
                     "courses_published": published,
-                    "courses_sold_within_30d": sold,
-                    "sell_through_30d": sold / published,
+                    "sell_through_30d_numerator": sold30,
+                    "sell_through_30d_denominator": mature,
+                    "sell_through_30d_rate": sold30 / mature if mature else None,
+                    "courses_sold": sold,
                     "median_days_to_first_sale": float(rng.randint(1, 25)),
-                    "share_never_sold": (published - sold) / published,
-                    "paying_buyers": buyers,
+                    "courses_never_sold": published - sold,
+                    "never_sold_share": (published - sold) / published,
+                    "paying_people": buyers,
                     "selling_instructors": sellers,
                     "buyer_seller_ratio": buyers / sellers,
                     "orders_requested": requested,
-                    "orders_filled_within_24h": filled,
-                    "fill_rate_24h": filled / requested,
+                    "orders_matched_within_24h": matched,
+                    "fill_rate_24h": matched / requested,
                     "median_hours_to_match": round(rng.uniform(1, 30), 1),
-                    "share_cancelled_unmatched": rng.uniform(0, 0.2),
-                    "top_decile_gross_share": rng.uniform(0.1, 0.5),
-                    "hhi": rng.uniform(800, 3000),
+                    "orders_cancelled_without_match": cancelled,
+                    "cancelled_without_match_share": cancelled / requested,
+                    "instructors_with_sales": sellers,
+                    "top_decile_gross_sales_usd": top,
+                    "instructor_gross_sales_usd": total,
+                    "top_decile_sales_share": top / total,
+                    "seller_hhi": rng.uniform(800, 3000),
                 }
             )
     quality = []
-    for tenant in TENANTS:
-        for table in ("payments", "refunds", "users", "courses"):
+    for table in ("payments", "refunds", "users", "courses"):
+        for load in (1, 2):
             read = rng.randint(500, 2000)
             reasons = {
-                "orphan": rng.randint(0, 5),
-                "malformed_json": rng.randint(0, 3),
-                "unknown_enum": rng.randint(0, 4),
-                "zero_date": rng.randint(0, 2),
-                "duplicate_person": rng.randint(0, 3),
+                "quarantined_orphan": rng.randint(0, 5),
+                "quarantined_unknown_enum": rng.randint(0, 4),
+                "quarantined_duplicate_person": rng.randint(0, 3),
+                "quarantined_parent": rng.randint(0, 2),
             }
             quarantined = sum(reasons.values())
             quality.append(
                 {
-                    "tenant_id": tenant,
-                    "source_table": table,
-                    "load_id": "1764240000.1",
+                    "tenant_id": 0,  # platform-wide, as dbt_project's mart_data_quality
+                    "table_name": table,
+                    "load_id": f"17640{load}0000.1",
+                    "extract_mode": "incremental" if load == 2 else "full",
+                    "extract_status": "ok",
+                    "extracted_at": as_of - timedelta(days=2 - load),
                     "rows_read": read,
-                    "rows_landed": read - quarantined,
+                    "rows_landed": read,
+                    "rows_in_raw": read,
+                    "rows_used": read - quarantined,
                     "rows_quarantined": quarantined,
-                    **{f"quarantined_{k}": v for k, v in reasons.items()},
+                    **reasons,
+                    "malformed_json_flagged": rng.randint(0, 3),
+                    "zero_dates_nulled": rng.randint(0, 2),
                     "hard_deletes_detected": rng.randint(0, 4),
+                    "source_deleted_rows": rng.randint(0, 4),
                 }
             )
-    dim_instructors = [
-        {"tenant_id": t, "instructor_id": i, "instructor_name": f"Instructor {i}"}
+    dim_instructor = [
+        {"instructor_id": i, "tenant_id": t, "revenue_share_pct": 60.0, "is_current": True}
         for t, i in instructors
     ]
-    dim_tenants = [
+    dim_tenant = [
         {"tenant_id": t, "tenant_name": f"Tenant {t}", "reporting_timezone": tz}
         for t, tz in TENANTS.items()
     ]
+    dim_date = [{"date_day": MONTHS[0] + timedelta(days=d)} for d in range(40)]
     fct_payments = [
         {
-            "tenant_id": r["tenant_id"],
             "payment_id": i,
+            "tenant_id": r["tenant_id"],
             "person_id": r["person_id"],
             "created_at": r["first_paid_at"],
             "amount_usd": r["ltv_30_usd"],
@@ -168,8 +199,9 @@ def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
         "mart_instructor_pnl": pnl,
         "mart_marketplace_liquidity": liquidity,
         "mart_data_quality": quality,
-        "dim_instructors": dim_instructors,
-        "dim_tenants": dim_tenants,
+        "dim_instructor": dim_instructor,
+        "dim_tenant": dim_tenant,
+        "dim_date": dim_date,
         "fct_payments": fct_payments,
     }
 

@@ -29,6 +29,17 @@ DATE_FRAMES = ["raw", "date", "week", "month", "quarter", "year"]
 # ratio -> (numerator, denominator): METRICS.md's definitions under likely column names
 KNOWN_RATIOS: dict[str, tuple[str, str]] = {
     "take_rate": ("platform_revenue_usd", "gross_sales_usd"),
+    "sell_through_30d_rate": ("sell_through_30d_numerator", "sell_through_30d_denominator"),
+    "never_sold_share": ("courses_never_sold", "courses_published"),
+    "buyer_seller_ratio": ("paying_people", "selling_instructors"),
+    "fill_rate_24h": ("orders_matched_within_24h", "orders_requested"),
+    "cancelled_without_match_share": ("orders_cancelled_without_match", "orders_requested"),
+    "top_decile_sales_share": ("top_decile_gross_sales_usd", "instructor_gross_sales_usd"),
+    # cohort averages over mature learners, pooled across cohorts
+    **{
+        f"avg_ltv_{n}_usd": (f"ltv_{n}_mature_sum_usd", f"mature_learners_{n}")
+        for n in (30, 90, 365)
+    },
 }
 
 
@@ -126,8 +137,10 @@ def _ratio_parts(name: str, column: dict, columns: dict[str, dict]) -> tuple[str
     meta = column.get("meta") or {}
     if meta.get("numerator") in columns and meta.get("denominator") in columns:
         return meta["numerator"], meta["denominator"]
-    if f"{name}_numerator" in columns and f"{name}_denominator" in columns:
-        return f"{name}_numerator", f"{name}_denominator"
+    base = re.sub(r"_(rate|share|ratio)$", "", name)
+    for stem in (name, base):
+        if f"{stem}_numerator" in columns and f"{stem}_denominator" in columns:
+            return f"{stem}_numerator", f"{stem}_denominator"
     known = KNOWN_RATIOS.get(name)
     if known and known[0] in columns and known[1] in columns:
         return known

@@ -57,7 +57,7 @@ def test_bi_and_tenant_roles_see_what_they_should(pg):
     warehouse, settings, checks, url = pg
     rows = mart_rows(seed=3)
     result = publish_warehouse(warehouse, settings, checks)
-    assert "PostgreSQL schema analytics: 8 tables" in result.postgres
+    assert "PostgreSQL schema analytics: 9 tables" in result.postgres
     assert result.timings["postgres_swap"] < 5
 
     with psycopg.connect(as_role(url, settings.pg_bi_role)) as bi:
@@ -81,7 +81,7 @@ def test_bi_and_tenant_roles_see_what_they_should(pg):
                 table: conn.execute(
                     f"select tenant_id, count(*) from analytics.{table} group by 1"
                 ).fetchall()
-                for table in ("mart_learner_ltv", "mart_instructor_pnl", "dim_instructors")
+                for table in ("mart_learner_ltv", "mart_instructor_pnl", "dim_instructor")
             }
             # a tenant role cannot widen its scope by setting anything
             conn.execute("set app.tenant_id = '1'")
@@ -89,6 +89,9 @@ def test_bi_and_tenant_roles_see_what_they_should(pg):
                 t
                 for (t,) in conn.execute("select tenant_id from analytics.fct_payments").fetchall()
             } == {tenant}
+            # a table without tenant_id is for the all-tenant BI role only
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("select count(*) from analytics.dim_date")
     for tenant in (1, 2):
         for table, counts in seen[tenant].items():
             assert counts == [(tenant, sum(1 for r in rows[table] if r["tenant_id"] == tenant))]
@@ -129,7 +132,7 @@ def test_bi_role_is_read_only_and_owns_nothing(pg):
         with psycopg.connect(bi_url) as bi, pytest.raises(psycopg.errors.InsufficientPrivilege):
             bi.execute(statement)
     with psycopg.connect(bi_url) as bi:
-        assert bi.execute("select count(*) from analytics._publish_metadata").fetchone()[0] == 8
+        assert bi.execute("select count(*) from analytics._publish_metadata").fetchone()[0] == 9
 
 
 KILLED_PUBLISH = textwrap.dedent(

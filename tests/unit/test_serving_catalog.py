@@ -19,8 +19,9 @@ def test_discovers_marts_dims_facts_not_staging(tmp_path):
     tables = discover_served_tables(con, "wh")
     names = [t.name for t in tables]
     assert names == [
-        "dim_instructors",
-        "dim_tenants",
+        "dim_date",
+        "dim_instructor",
+        "dim_tenant",
         "fct_payments",
         "mart_data_quality",
         "mart_instructor_pnl",
@@ -29,7 +30,7 @@ def test_discovers_marts_dims_facts_not_staging(tmp_path):
         "mart_marketplace_liquidity",
     ]
     assert {t.schema for t in tables} == {"main_marts"}
-    assert all(t.has_tenant for t in tables)
+    assert [t.name for t in tables if not t.has_tenant] == ["dim_date"]
 
 
 def test_manifest_resolves_a_name_in_two_schemas(tmp_path):

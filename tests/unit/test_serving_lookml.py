@@ -122,15 +122,24 @@ def test_liquidity_ratios_follow_their_parts(generated):
     rows, warehouse, _, views, _ = generated
     liquidity = views["mart_marketplace_liquidity"]
     data = rows["mart_marketplace_liquidity"]
-    assert evaluate(warehouse, liquidity, "fill_rate_24h") == pytest.approx(
-        sum(r["orders_filled_within_24h"] for r in data) / sum(r["orders_requested"] for r in data)
-    )
-    assert evaluate(warehouse, liquidity, "sell_through_30d") == pytest.approx(
-        sum(r["courses_sold_within_30d"] for r in data) / sum(r["courses_published"] for r in data)
-    )
-    assert evaluate(warehouse, liquidity, "buyer_seller_ratio") == pytest.approx(
-        sum(r["paying_buyers"] for r in data) / sum(r["selling_instructors"] for r in data)
-    )
+
+    def ratio(numerator, denominator):
+        return sum(r[numerator] for r in data) / sum(r[denominator] for r in data)
+
+    expected = {
+        "fill_rate_24h": ratio("orders_matched_within_24h", "orders_requested"),  # from column meta
+        "sell_through_30d_rate": ratio(
+            "sell_through_30d_numerator", "sell_through_30d_denominator"
+        ),
+        "buyer_seller_ratio": ratio("paying_people", "selling_instructors"),
+        "never_sold_share": ratio("courses_never_sold", "courses_published"),
+        "top_decile_sales_share": ratio("top_decile_gross_sales_usd", "instructor_gross_sales_usd"),
+    }
+    for measure, value in expected.items():
+        assert evaluate(warehouse, liquidity, measure) == pytest.approx(value), measure
+    # an average of the monthly ratios would be a different (wrong) number
+    naive = sum(r["fill_rate_24h"] for r in data) / len(data)
+    assert naive != pytest.approx(expected["fill_rate_24h"])
 
 
 def test_exposures_reference_served_models(generated):
