@@ -1,0 +1,796 @@
+"""The dlt pipeline behind ``warehouse extract``: platform database -> DuckDB ``raw``.
+
+``platform_source`` is the dlt source: one resource per spec'd table (and, when
+asked, one per unspecified table), built without touching any database, so Dagster
+can load its definitions anywhere; every resource reflects its table only when it
+runs (dlt's ``defer_table_reflect``, done here by the resource itself, at full
+precision). ``run_extract`` runs it, reconciles when asked, and writes
+``raw._extract_log``.
+
+Each resource reads its table in primary-key ranges with the next range prefetched
+while dlt writes the current one, masks PII, checks schema drift against the dlt
+schema, and keeps its cursor in dlt's resource state, which dlt commits together
+with the load package: a run that dies leaves the cursor where the landed data is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import dlt
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.extract.resource import DltResource
+
+from ingestion.drift import BOOKKEEPING, Drift, LandedType, TableDriftError, detect_drift
+from ingestion.pii import mask_pii, resolve_pii_key
+from ingestion.settings import WarehouseSettings
+from ingestion.source_reader import ReadStats, SourceColumn, SourceError, SourceReader
+from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS, PiiTreatment, TableSpec
+
+log = logging.getLogger("ingestion.extract")
+
+DATASET = "raw"
+EXTRACT_LOG = "_extract_log"
+DEFAULT_CHUNK_ROWS = 200_000
+Mode = Literal["full", "incremental", "reconcile", "replace"]
+RunMode = Literal["incremental", "reconcile"]
+
+# dlt settings the raw contract depends on: _dlt_load_id on Arrow rows; one table after
+# the other (fifo) so progress and memory follow one table at a time. _dlt_id is set by the
+# resources themselves from the primary key: dlt's random per-row id costs ~10% throughput.
+DLT_CONFIG: dict[str, Any] = {
+    "normalize.parquet_normalizer.add_dlt_load_id": True,
+    "normalize.parquet_normalizer.add_dlt_id": False,
+    "extract.next_item_mode": "fifo",
+}
+
+_naming = NamingConvention()
+
+
+class ExtractError(RuntimeError):
+    """A one-line reason the extract could not run at all."""
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TableReport:
+    """What happened to one table in one run: the row of ``raw._extract_log``."""
+
+    table: str
+    mode: Mode = "full"
+    specified: bool = True
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    rows_read: int = 0
+    rows_landed: int = 0
+    zero_dates_nulled: int = 0
+    deletes_detected: int = 0
+    changed_rows_detected: int = 0
+    retries: int = 0
+    masked_columns: list[str] = field(default_factory=list)
+    new_columns: list[str] = field(default_factory=list)
+    dropped_columns: list[str] = field(default_factory=list)
+    skipped_columns: dict[str, str] = field(default_factory=dict)
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Wall time spent reading the table."""
+        if not self.started_at or not self.finished_at:
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def absorb(self, stats: ReadStats) -> None:
+        """Add one read's statistics."""
+        self.rows_read += stats.rows_read
+        self.zero_dates_nulled += stats.zero_dates_nulled
+        self.retries += stats.retries
+
+
+@dataclass
+class ExtractSummary:
+    """The outcome of one ``run_extract``."""
+
+    load_id: str
+    mode: RunMode
+    source: str
+    warehouse: Path
+    tables: dict[str, TableReport]
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every table loaded."""
+        return all(r.status == "ok" for r in self.tables.values())
+
+    @property
+    def unspecified(self) -> list[str]:
+        """Tables loaded generically because no spec names them."""
+        return sorted(t for t, r in self.tables.items() if not r.specified)
+
+    @property
+    def failed(self) -> list[str]:
+        """Tables that did not load."""
+        return sorted(t for t, r in self.tables.items() if r.status == "failed")
+
+
+class ExtractProgress(Protocol):
+    """Receives per-table progress; the CLI shows bars on a terminal, log lines otherwise."""
+
+    def table_started(self, table: str, mode: str, rows_expected: int | None) -> None: ...
+
+    def rows_read(self, table: str, rows: int) -> None: ...
+
+    def table_finished(self, report: TableReport) -> None: ...
+
+
+class LogProgress:
+    """One plain log line per table when it finishes."""
+
+    def __init__(self, emit: Callable[[str], None] | None = None) -> None:
+        self.emit = emit or log.info
+
+    def table_started(self, table: str, mode: str, rows_expected: int | None) -> None:
+        """Nothing: the finished line says it all."""
+
+    def rows_read(self, table: str, rows: int) -> None:
+        """Nothing: no per-chunk noise in logs."""
+
+    def table_finished(self, report: TableReport) -> None:
+        """Log ``table mode rows seconds`` (and the error when it failed)."""
+        self.emit(describe_table(report))
+
+
+def describe_table(report: TableReport) -> str:
+    """One line per table: what was read and how it went."""
+    parts = [
+        f"{report.table}: {report.mode}",
+        f"{report.rows_read:,} rows read",
+        f"{report.seconds:.1f} s",
+    ]
+    if report.zero_dates_nulled:
+        parts.append(f"{report.zero_dates_nulled:,} zero dates nulled")
+    if report.masked_columns:
+        parts.append("masked " + ",".join(report.masked_columns))
+    if report.deletes_detected:
+        parts.append(f"{report.deletes_detected:,} deletes")
+    if report.changed_rows_detected:
+        parts.append(f"{report.changed_rows_detected:,} changed rows")
+    if report.new_columns:
+        parts.append("new columns " + ",".join(report.new_columns))
+    if report.dropped_columns:
+        parts.append("dropped columns " + ",".join(report.dropped_columns))
+    if report.skipped_columns:
+        parts.append("skipped " + ",".join(f"{c} ({r})" for c, r in report.skipped_columns.items()))
+    if report.retries:
+        parts.append(f"{report.retries} retries")
+    if report.status == "failed":
+        parts.append(f"FAILED: {report.error}")
+    return "; ".join(parts)
+
+
+# -- the run context shared by the resources ---------------------------------------------------------
+
+
+class ExtractContext:
+    """Settings, source reader, reports and tuning shared by the resources of one run.
+
+    Built lazily: constructing resources (e.g. for Dagster definitions) opens nothing.
+    """
+
+    def __init__(
+        self,
+        settings: WarehouseSettings | None = None,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        progress: ExtractProgress | None = None,
+        reader_factory: Callable[[str], SourceReader] | None = None,
+    ) -> None:
+        self._settings = settings
+        self.chunk_rows = chunk_rows
+        self.progress: ExtractProgress = progress or LogProgress()
+        self._reader_factory = reader_factory or (lambda url: SourceReader(url))
+        self._reader: SourceReader | None = None
+        self._pii_key: bytes | None = None
+        self.reports: dict[str, TableReport] = {}
+        self.warehouse: duckdb.DuckDBPyConnection | None = None
+        self.deleted: dict[str, Any] = {}  # table -> keys found hard-deleted by reconcile
+
+    @property
+    def settings(self) -> WarehouseSettings:
+        """The run's settings (environment-resolved when none were given)."""
+        if self._settings is None:
+            self._settings = WarehouseSettings()
+        return self._settings
+
+    @property
+    def reader(self) -> SourceReader:
+        """The source reader, opened on first use."""
+        if self._reader is None:
+            self._reader = self._reader_factory(resolve_source_url(self.settings))
+        return self._reader
+
+    @property
+    def pii_key(self) -> bytes:
+        """The HMAC key for PII (an error for a real source without one)."""
+        if self._pii_key is None:
+            self._pii_key = resolve_pii_key(self.settings)
+        return self._pii_key
+
+    def report(self, table: str, specified: bool = True) -> TableReport:
+        """The report of ``table`` in this run, created on first use."""
+        if table not in self.reports:
+            self.reports[table] = TableReport(table=table, specified=specified)
+        return self.reports[table]
+
+
+def resolve_source_url(settings: WarehouseSettings) -> str:
+    """``--source``/``WAREHOUSE_SOURCE_URL``, else ``sources.platform.credentials`` from
+    ``.dlt/secrets.toml`` (or ``SOURCES__PLATFORM__CREDENTIALS``), else the demo file."""
+    if settings.source_url:
+        return settings.source_url
+    with contextlib.suppress(Exception):
+        configured = dlt.secrets.get("sources.platform.credentials")
+        if configured:
+            return str(configured)
+    return settings.resolved_source_url
+
+
+# -- the source ----------------------------------------------------------------------------------------
+
+
+def landed_columns(
+    columns: Sequence[SourceColumn], spec: TableSpec | None
+) -> dict[str, LandedType]:
+    """Normalized raw column name -> type, after PII treatment."""
+    landed: dict[str, LandedType] = {}
+    for c in columns:
+        rule = spec.pii.get(c.name) if spec else None
+        if rule and rule.treatment is PiiTreatment.HASH:
+            landed[_naming.normalize_identifier(rule.landed_as or c.name)] = LandedType("text")
+        elif rule and rule.treatment is PiiTreatment.BIRTH_YEAR:
+            landed[_naming.normalize_identifier(rule.landed_as or c.name)] = LandedType(
+                "bigint", 32
+            )
+        elif rule and rule.treatment is PiiTreatment.PREFIX3:
+            landed[_naming.normalize_identifier(rule.landed_as or c.name)] = LandedType("text")
+        else:
+            precision = c.precision if c.kind == "decimal" else 64 if c.kind == "integer" else None
+            landed[_naming.normalize_identifier(c.name)] = LandedType(
+                c.dlt_type, precision, c.scale if c.kind == "decimal" else None
+            )
+    return landed
+
+
+def _existing_columns(table: str) -> dict[str, LandedType]:
+    """The columns raw already holds for ``table``, per the pipeline's dlt schema."""
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:
+        return {}
+    if table not in schema.tables:
+        return {}
+    existing: dict[str, LandedType] = {}
+    for name, column in schema.get_table_columns(table).items():
+        data_type = column.get("data_type")
+        if not data_type:
+            continue
+        precision = column.get("precision")
+        if data_type == "bigint" and precision is None:
+            precision = 64
+        existing[name] = LandedType(
+            data_type, precision, column.get("scale") if data_type == "decimal" else None
+        )
+    return existing
+
+
+def _column_hints(columns: Sequence[SourceColumn]) -> list[dict[str, Any]]:
+    # Arrow's naive timestamps would otherwise land as TIMESTAMPTZ: raw keeps wall values.
+    hints: list[dict[str, Any]] = [
+        {
+            "name": "_source_deleted_at",
+            "data_type": "timestamp",
+            "timezone": False,
+            "nullable": True,
+        }
+    ]
+    for c in columns:
+        if c.kind == "timestamp":
+            hints.append(
+                {
+                    "name": _naming.normalize_identifier(c.name),
+                    "data_type": "timestamp",
+                    "timezone": False,
+                    "precision": 6,
+                }
+            )
+    return hints
+
+
+def _with_row_ids(batch: pa.Table, key: str | None) -> pa.Table:
+    # The source key as text is unique per table and stable across loads.
+    if key and key in batch.column_names:
+        row_id = pc.cast(batch.column(key), pa.string())
+    else:
+        prefix = uuid.uuid4().hex[:12] + "_"
+        row_id = pc.binary_join_element_wise(
+            pa.array([prefix] * batch.num_rows, pa.string()),
+            pc.cast(pa.array(range(batch.num_rows), pa.int64()), pa.string()),
+            "",
+        )
+    return batch.append_column("_dlt_id", row_id)
+
+
+def _apply_casts(batch: pa.Table, drift: Drift) -> pa.Table:
+    for name, old in drift.casts.items():
+        for i, column_name in enumerate(batch.column_names):
+            if _naming.normalize_identifier(column_name) == name:
+                batch = batch.set_column(i, column_name, pc.cast(batch.column(i), old.arrow_type()))
+    return batch
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        return f"'{text}.{value.microsecond:06d}'" if value.microsecond else f"'{text}'"
+    if isinstance(value, int):
+        return str(value)
+    raise ExtractError(f"unsupported cursor value {value!r}")
+
+
+def _cursor_from_state(value: Any) -> Any:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+def _cursor_to_state(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return int(value)
+
+
+def _prefetched(
+    ranges: Sequence[tuple[int, int]], read: Callable[[int, int], pa.Table]
+) -> Iterator[pa.Table]:
+    """Read each range while the previous one is being written by dlt."""
+    if not ranges:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-read") as pool:
+        pending = pool.submit(read, *ranges[0])
+        for following in [*ranges[1:], None]:
+            batch = pending.result()
+            if following is not None:
+                pending = pool.submit(read, *following)
+            yield batch
+
+
+def _plan_ranges(
+    reader: SourceReader,
+    table: str,
+    key: str | None,
+    where: str | None,
+    chunk_rows: int,
+    stats: ReadStats,
+) -> tuple[int, list[tuple[int, int]]]:
+    """How many rows match, and the key ranges to read them in."""
+    count_sql = f"SELECT COUNT(*) FROM {reader.quote(table)}" + (f" WHERE {where}" if where else "")
+    if not key:
+        count = int(reader.scalar_row(count_sql, table, stats)[0] or 0)
+        return count, []
+    ranges = list(reader.key_ranges(table, key, where, chunk_rows, stats))
+    if not ranges:
+        return 0, []
+    count = int(reader.scalar_row(count_sql, table, stats)[0] or 0)
+    return count, ranges
+
+
+def _table_rows(spec: TableSpec, ctx: ExtractContext) -> Iterator[Any]:
+    """The rows of one spec'd table for this run: full, or the delta since the cursor."""
+    report = ctx.report(spec.name)
+    report.started_at = datetime.now(UTC).replace(tzinfo=None)
+    stats = ReadStats()
+    state = dlt.current.resource_state()
+    cursor_value = _cursor_from_state(state.get("cursor")) if spec.cursor else None
+    report.mode = "incremental" if cursor_value is not None else "full"
+    newest: Any = cursor_value
+    try:
+        reader = ctx.reader
+        columns, skipped = reader.columns(
+            spec.name, spec.never_selected, spec.booleans, spec.primary_key
+        )
+        report.skipped_columns = skipped
+        report.masked_columns = [
+            c for c in spec.masked_columns if any(x.name == c for x in columns)
+        ]
+        drift = detect_drift(spec.name, _existing_columns(spec.name), landed_columns(columns, spec))
+        report.new_columns, report.dropped_columns = drift.new_columns, drift.dropped_columns
+        where = None
+        if spec.cursor and cursor_value is not None:
+            q = reader.quote(spec.cursor)
+            if isinstance(cursor_value, datetime):
+                since = cursor_value - timedelta(seconds=spec.lag_seconds)
+                where = f"{q} >= {_literal(since)}"
+            else:
+                where = f"{q} > {_literal(cursor_value - int(spec.lag_seconds))}"
+        count, ranges = _plan_ranges(
+            reader, spec.name, spec.primary_key, where, ctx.chunk_rows, stats
+        )
+        if count <= ctx.chunk_rows and where:
+            ranges = [(-1, -1)]  # one read through the cursor's index beats key ranges
+        ctx.progress.table_started(spec.name, report.mode, count)
+        key = reader.quote(spec.primary_key)
+
+        def read(lo: int, hi: int) -> pa.Table:
+            bounds = None if lo == hi == -1 else f"{key} > {lo} AND {key} <= {hi}"
+            condition = " AND ".join(p for p in (where, bounds) if p)
+            return reader.read(spec.name, columns, condition or None, stats)
+
+        hints = dlt.mark.make_hints(columns=_column_hints(columns))
+        first = True
+        for batch in _prefetched(ranges, read):
+            if batch.num_rows == 0:
+                continue
+            if spec.cursor:
+                top = pc.max(batch.column(spec.cursor)).as_py()
+                if top is not None and (newest is None or top > newest):
+                    newest = top
+            batch = _with_row_ids(
+                _apply_casts(mask_pii(batch, spec, ctx.pii_key), drift), spec.primary_key
+            )
+            ctx.progress.rows_read(spec.name, batch.num_rows)
+            yield dlt.mark.with_hints(batch, hints) if first else batch
+            first = False
+        if spec.cursor and newest is not None:
+            state["cursor"] = _cursor_to_state(newest)
+    except (SourceError, TableDriftError) as exc:
+        report.status, report.error = "failed", str(exc)
+        # Append-only tables are read in ascending key order: what was yielded is contiguous,
+        # so the cursor may move up to it without a gap, and a rerun appends no duplicate.
+        if spec.write_disposition == "append" and newest is not None and newest != cursor_value:
+            state["cursor"] = _cursor_to_state(newest)
+    finally:
+        report.absorb(stats)
+        report.finished_at = datetime.now(UTC).replace(tzinfo=None)
+        ctx.progress.table_finished(report)
+
+
+def _unspecified_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
+    """Any other table: reflected and loaded whole (replace), columns without a mapping skipped."""
+    report = ctx.report(table, specified=False)
+    report.mode = "replace"
+    report.started_at = datetime.now(UTC).replace(tzinfo=None)
+    stats = ReadStats()
+    try:
+        reader = ctx.reader
+        keys = reader.primary_key(table)
+        columns, skipped = reader.columns(table, primary_key=keys[0] if len(keys) == 1 else None)
+        report.skipped_columns = skipped
+        for name, reason in skipped.items():
+            log.warning("%s.%s skipped: %s", table, name, reason)
+        if not columns:
+            raise SourceError(f"{table} has no column with a supported type")
+        key = (
+            keys[0]
+            if len(keys) == 1 and any(c.name == keys[0] and c.kind == "integer" for c in columns)
+            else None
+        )
+        count, ranges = _plan_ranges(reader, table, key, None, ctx.chunk_rows, stats)
+        ctx.progress.table_started(table, report.mode, count)
+        if key is None:
+            ranges = [(-1, -1)]  # no integer key to range over: one read
+        quoted = reader.quote(key) if key else ""
+
+        def read(lo: int, hi: int) -> pa.Table:
+            bounds = None if lo == hi == -1 else f"{quoted} > {lo} AND {quoted} <= {hi}"
+            return reader.read(table, columns, bounds, stats)
+
+        hints = dlt.mark.make_hints(columns=_column_hints(columns))
+        first = True
+        for batch in _prefetched(ranges, read):
+            if batch.num_rows == 0:
+                continue
+            batch = _with_row_ids(batch, key)
+            ctx.progress.rows_read(table, batch.num_rows)
+            yield dlt.mark.with_hints(batch, hints) if first else batch
+            first = False
+    except SourceError as exc:
+        report.status, report.error = "failed", str(exc)
+    finally:
+        report.absorb(stats)
+        report.finished_at = datetime.now(UTC).replace(tzinfo=None)
+        ctx.progress.table_finished(report)
+
+
+def table_resource(spec: TableSpec, ctx: ExtractContext) -> DltResource:
+    """The dlt resource of one spec'd table (nothing is read until it runs)."""
+
+    def rows() -> Iterator[Any]:
+        yield from _table_rows(spec, ctx)
+
+    return dlt.resource(
+        rows,
+        name=spec.name,
+        primary_key=spec.primary_key,
+        write_disposition=spec.write_disposition,
+        columns=_column_hints([]),
+        file_format="parquet",
+    )
+
+
+def unspecified_resource(table: str, ctx: ExtractContext) -> DltResource:
+    """The dlt resource of an unspecified table: full replace."""
+
+    def rows() -> Iterator[Any]:
+        yield from _unspecified_rows(table, ctx)
+
+    return dlt.resource(
+        rows,
+        name=table,
+        write_disposition="replace",
+        columns=_column_hints([]),
+        file_format="parquet",
+    )
+
+
+def platform_source(
+    settings: WarehouseSettings | None = None,
+    tables: Sequence[str] | None = None,
+    unspecified: Sequence[str] = (),
+    ctx: ExtractContext | None = None,
+) -> Any:
+    """The dlt source of the platform database, built without connecting to anything.
+
+    One resource per spec'd table (``tables`` narrows them) plus one per name in
+    ``unspecified``. Reflection happens when a resource runs, so Dagster's
+    ``@dlt_assets`` can load this in an environment without the database.
+    """
+    context = ctx or ExtractContext(settings)
+    names = list(tables) if tables is not None else list(TABLE_SPECS)
+
+    @dlt.source(name="platform", max_table_nesting=0, root_key=False)
+    def platform() -> list[DltResource]:
+        resources = [table_resource(TABLE_SPECS[n], context) for n in names if n in TABLE_SPECS]
+        resources += [unspecified_resource(n, context) for n in unspecified]
+        return resources
+
+    return platform()
+
+
+def platform_pipeline(
+    settings: WarehouseSettings, connection: duckdb.DuckDBPyConnection | None = None
+) -> dlt.Pipeline:
+    """The dlt pipeline into ``raw`` of the warehouse file; its state lives beside the file."""
+    warehouse = settings.warehouse_path
+    destination = dlt.destinations.duckdb(connection if connection is not None else str(warehouse))
+    return dlt.pipeline(
+        pipeline_name=f"platform_{warehouse.stem}",
+        pipelines_dir=str(warehouse.parent / ".dlt_pipelines"),
+        destination=destination,
+        dataset_name=DATASET,
+    )
+
+
+# -- running -------------------------------------------------------------------------------------------
+
+
+def _open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        raise ExtractError(
+            f"cannot open the warehouse {path}: {str(exc).splitlines()[0]} "
+            "(DuckDB allows one writing process per file; wait for the other one to finish)"
+        ) from None
+
+
+def _raw_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = ?", [DATASET]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _table_has_rows(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    if table not in _raw_tables(conn):
+        return False
+    return conn.execute(f'select exists(select 1 from {DATASET}."{table}")').fetchone()[0]
+
+
+def plan_tables(
+    reader: SourceReader, requested: Sequence[str] | None
+) -> tuple[list[str], list[str], list[str]]:
+    """(spec'd tables present in the source, unspecified tables, spec'd tables missing)."""
+    present = set(reader.table_names())
+    if requested:
+        unknown = [t for t in requested if t not in present and t not in TABLE_SPECS]
+        if unknown:
+            raise ExtractError(f"no such table in the source: {', '.join(unknown)}")
+        excluded = [t for t in requested if t in EXCLUDED_TABLES]
+        if excluded:
+            reasons = "; ".join(f"{t} ({EXCLUDED_TABLES[t]})" for t in excluded)
+            raise ExtractError(f"excluded on purpose: {reasons}")
+        wanted = list(requested)
+    else:
+        wanted = sorted(present | set(TABLE_SPECS))
+    specified = [t for t in TABLE_SPECS if t in wanted and t in present]
+    missing = [t for t in TABLE_SPECS if t in wanted and t not in present]
+    unspecified = sorted(
+        t for t in wanted if t in present and t not in TABLE_SPECS and t not in EXCLUDED_TABLES
+    )
+    return specified, unspecified, missing
+
+
+def run_extract(
+    settings: WarehouseSettings,
+    mode: RunMode = "incremental",
+    tables: Sequence[str] | None = None,
+    progress: ExtractProgress | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    reader_factory: Callable[[str], SourceReader] | None = None,
+) -> ExtractSummary:
+    """Extract the platform database into ``raw`` and return what happened per table.
+
+    ``mode="incremental"`` reads each table's delta since its cursor (everything on the
+    first run); ``mode="reconcile"`` does that, then compares primary keys (and row
+    hashes for stale-cursor tables) with the source, lands what was missed and marks
+    hard-deleted rows with ``_source_deleted_at``.
+    """
+    started = time.perf_counter()
+    ctx = ExtractContext(settings, chunk_rows, progress, reader_factory)
+    reader = ctx.reader
+    specified, unspecified, missing = plan_tables(reader, tables)
+    ctx.pii_key  # noqa: B018 - fail before any work when a real source has no key
+    conn = _open_warehouse(settings.warehouse_path)
+    ctx.warehouse = conn
+    try:
+        pipeline = platform_pipeline(settings, conn)
+        source = platform_source(settings, specified, unspecified, ctx)
+        for name in specified:
+            # A first load into an empty table needs no merge: append skips dlt's staging copy.
+            if TABLE_SPECS[name].write_disposition == "merge" and not _table_has_rows(conn, name):
+                source.resources[name].apply_hints(write_disposition="append")
+        load_id = _run_pipeline(pipeline, source, ctx)
+        if mode == "reconcile":
+            from ingestion.reconcile import reconcile_tables
+
+            reconcile_id = reconcile_tables(pipeline, ctx, [TABLE_SPECS[n] for n in specified])
+            load_id = reconcile_id or load_id
+        for name in missing:
+            report = ctx.report(name)
+            report.status, report.error = "failed", f"{name} is spec'd but not in the source"
+        summary = ExtractSummary(
+            load_id=load_id,
+            mode=mode,
+            source=reader.display_url,
+            warehouse=settings.warehouse_path,
+            tables=ctx.reports,
+            seconds=time.perf_counter() - started,
+        )
+        write_extract_log(conn, summary)
+        return summary
+    finally:
+        conn.close()
+
+
+def _run_pipeline(pipeline: dlt.Pipeline, source: Any, ctx: ExtractContext) -> str:
+    """Run dlt and record rows landed per table; a failed load fails every table in it."""
+    try:
+        with dlt.config.values(DLT_CONFIG):
+            info = pipeline.run(source, loader_file_format="parquet")
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0]
+        for report in ctx.reports.values():
+            if report.status == "ok":
+                report.status, report.error = "failed", f"load failed: {message}"
+        raise ExtractError(f"the load into {pipeline.dataset_name} failed: {message}") from exc
+    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    for table, rows in counts.items():
+        if table in ctx.reports:
+            ctx.reports[table].rows_landed += rows
+    return info.loads_ids[-1] if info.loads_ids else f"noload_{int(time.time() * 1e6)}"
+
+
+EXTRACT_LOG_DDL = f"""
+create table if not exists {DATASET}.{EXTRACT_LOG} (
+    load_id varchar,
+    table_name varchar,
+    mode varchar,
+    started_at timestamp,
+    finished_at timestamp,
+    rows_read bigint,
+    rows_landed bigint,
+    zero_dates_nulled bigint,
+    deletes_detected bigint,
+    changed_rows_detected bigint,
+    status varchar,
+    error varchar
+)
+"""
+
+
+def write_extract_log(conn: duckdb.DuckDBPyConnection, summary: ExtractSummary) -> None:
+    """Append one row per table of this run to ``raw._extract_log``."""
+    conn.execute(f"create schema if not exists {DATASET}")
+    conn.execute(EXTRACT_LOG_DDL)
+    rows = [
+        (
+            summary.load_id,
+            r.table,
+            r.mode,
+            r.started_at,
+            r.finished_at,
+            r.rows_read,
+            r.rows_landed,
+            r.zero_dates_nulled,
+            r.deletes_detected,
+            r.changed_rows_detected,
+            r.status,
+            r.error,
+        )
+        for r in summary.tables.values()
+    ]
+    if rows:
+        conn.executemany(
+            f"insert into {DATASET}.{EXTRACT_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+
+
+def inventory(settings: WarehouseSettings) -> list[tuple[str, str, str]]:
+    """Every source table and what happens to it: (table, fate, detail)."""
+    reader = SourceReader(resolve_source_url(settings))
+    present = reader.table_names()
+    rows: list[tuple[str, str, str]] = []
+    for table in sorted(set(present) | set(TABLE_SPECS)):
+        spec = TABLE_SPECS.get(table)
+        if table in EXCLUDED_TABLES:
+            rows.append((table, "excluded", EXCLUDED_TABLES[table]))
+        elif spec and table not in present:
+            rows.append((table, "missing", "spec'd but absent from the source"))
+        elif spec:
+            cursor = spec.cursor or "none (re-read whole)"
+            detail = f"{spec.write_disposition} on {spec.primary_key}, cursor {cursor}"
+            if spec.lag_seconds and spec.cursor:
+                detail += f", lag {spec.lag_seconds / 3600:g} h"
+            if spec.pii:
+                detail += ", PII " + ",".join(
+                    f"{c}:{r.treatment.value}" for c, r in spec.pii.items()
+                )
+            if spec.secret:
+                detail += ", never selected " + ",".join(spec.secret)
+            if spec.local_columns:
+                detail += ", LOCAL " + ",".join(spec.local_columns)
+            if spec.stale_cursor:
+                detail += ", stale cursor (reconcile by row hash)"
+            rows.append((table, "spec'd", detail))
+        else:
+            rows.append((table, "unspecified", "loaded whole (replace), types reflected"))
+    return rows
+
+
+__all__ = [
+    "BOOKKEEPING",
+    "DLT_CONFIG",
+    "ExtractError",
+    "ExtractSummary",
+    "TableReport",
+    "inventory",
+    "platform_pipeline",
+    "platform_source",
+    "run_extract",
+]

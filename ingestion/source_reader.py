@@ -1,0 +1,443 @@
+"""Reading the platform database into Arrow, one primary-key range at a time.
+
+MySQL/MariaDB is read with connectorx (the fastest Python reader; dlt's default
+backends are several times slower) and the SQLite demo file with the standard
+library's ``sqlite3`` (connectorx infers SQLite types from the stored values, which
+loses DECIMAL exactness). Both paths produce the same Arrow types for the same
+declared column types, so raw looks the same whichever source it came from.
+
+connectorx reads a whole query into memory, so every read is bounded by a primary
+key range sized from the table's key density: memory follows the chunk size, not
+the table size. Every read is retried with backoff when the connection drops.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import create_engine, inspect
+from sqlalchemy import types as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("ingestion.extract")
+
+ZERO_DATETIME = "0000-00-00 00:00:00"
+ZERO_DATE = "0000-00-00"
+ZERO_DATES_COLUMN = "_zero_dates"
+
+# Words in a driver error that mean the connection, not the query, failed: worth a retry.
+TRANSIENT_MARKERS = (
+    "lost connection",
+    "gone away",
+    "broken pipe",
+    "connection refused",
+    "connection reset",
+    "connection was killed",
+    "query execution was interrupted",
+    "can't connect",
+    "cannot connect",
+    "timed out",
+    "server shutdown",
+    "unexpected eof",
+    "io error",
+    "database is locked",
+    "driver error",
+    "connection closed",
+)
+
+
+class SourceError(RuntimeError):
+    """A one-line, actionable problem reading the source."""
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """One selected source column: its SQL, its Arrow type in raw and its dlt hint."""
+
+    name: str
+    kind: str  # integer | boolean | decimal | double | text | timestamp | date | time | binary
+    nullable: bool = True
+    precision: int | None = None
+    scale: int | None = None
+    unsigned: bool = False
+    bit: bool = False
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        """The Arrow type every reader casts this column to."""
+        if self.kind == "decimal":
+            return pa.decimal128(self.precision or 38, self.scale or 0)
+        return {
+            "integer": pa.int64(),
+            "boolean": pa.bool_(),
+            "double": pa.float64(),
+            "text": pa.string(),
+            "timestamp": pa.timestamp("us"),
+            "date": pa.date32(),
+            "time": pa.time64("us"),
+            "binary": pa.binary(),
+        }[self.kind]
+
+    @property
+    def dlt_type(self) -> str:
+        """The dlt data type: what the raw column is declared as."""
+        return {
+            "integer": "bigint",
+            "boolean": "bool",
+            "decimal": "decimal",
+            "double": "double",
+            "text": "text",
+            "timestamp": "timestamp",
+            "date": "date",
+            "time": "time",
+            "binary": "binary",
+        }[self.kind]
+
+    def describe(self) -> str:
+        """The raw type in words, for drift errors."""
+        if self.kind == "decimal":
+            return f"decimal({self.precision},{self.scale})"
+        return self.dlt_type
+
+
+def classify(
+    name: str, column_type: sa.TypeEngine, nullable: bool, is_key: bool, boolean: bool
+) -> SourceColumn | str:
+    """Map a reflected SQL type to the column raw holds, or a reason it is skipped."""
+    if boolean:
+        return SourceColumn(name, "boolean", nullable)
+    if isinstance(column_type, mysql.TINYINT) and getattr(column_type, "display_width", None) == 1:
+        return SourceColumn(name, "boolean", nullable)
+    if isinstance(column_type, sa.Boolean):
+        return SourceColumn(name, "boolean", nullable)
+    if isinstance(column_type, mysql.BIT):
+        return SourceColumn(name, "integer", nullable, bit=True)
+    if isinstance(column_type, mysql.YEAR):
+        return SourceColumn(name, "integer", nullable)
+    if isinstance(column_type, sa.Integer):
+        unsigned = bool(getattr(column_type, "unsigned", False))
+        if unsigned and isinstance(column_type, sa.BigInteger) and not is_key:
+            # 2**64 - 1 does not fit a BIGINT; DECIMAL(20,0) holds every value exactly.
+            return SourceColumn(name, "decimal", nullable, 20, 0, unsigned=True)
+        return SourceColumn(name, "integer", nullable, unsigned=unsigned)
+    if isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float):
+        precision = column_type.precision or 38
+        scale = column_type.scale or 0
+        if precision > 38:
+            return SourceColumn(name, "text", nullable)  # exact as text: no DECIMAL that wide
+        return SourceColumn(name, "decimal", nullable, precision, scale)
+    if isinstance(column_type, (sa.Float, mysql.DOUBLE, mysql.REAL)):
+        return SourceColumn(name, "double", nullable)
+    if isinstance(column_type, sa.DateTime):
+        return SourceColumn(name, "timestamp", nullable)
+    if isinstance(column_type, sa.Date):
+        return SourceColumn(name, "date", nullable)
+    if isinstance(column_type, sa.Time):
+        return SourceColumn(name, "time", nullable)
+    if isinstance(column_type, (sa.String, sa.Enum, sa.JSON)):
+        return SourceColumn(name, "text", nullable)
+    if isinstance(column_type, sa._Binary):
+        return SourceColumn(name, "binary", nullable)
+    return f"type {column_type!r} has no faithful Arrow mapping"
+
+
+@dataclass
+class ReadStats:
+    """What one table's reads cost: rows read, zero dates nulled, retries spent."""
+
+    rows_read: int = 0
+    zero_dates_nulled: int = 0
+    retries: int = 0
+
+
+class SourceReader:
+    """Typed, retried, key-range reads of one source database."""
+
+    def __init__(
+        self,
+        url: str,
+        retries: int = 5,
+        backoff_seconds: float = 0.5,
+        on_retry: Callable[[str, int, str], None] | None = None,
+    ) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in {"mysql", "mariadb", "sqlite"}:
+            raise SourceError(
+                f"unsupported source {parsed.render_as_string(hide_password=True)}: "
+                "use mysql+pymysql://user:password@host:3306/database or sqlite:///path"
+            )
+        self.dialect = "sqlite" if self.dialect == "sqlite" else "mysql"
+        self.url = url
+        self.display_url = parsed.render_as_string(hide_password=True)
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.on_retry = on_retry
+        self._snapshot: _Snapshot | None = None
+        if self.dialect == "mysql":
+            query = dict(parsed.query)
+            query.setdefault("charset", "utf8mb4")
+            self.sqlalchemy_url = parsed.set(drivername="mysql+pymysql", query=query)
+            self.connectorx_url = parsed.set(drivername="mysql", query={}).render_as_string(
+                hide_password=False
+            )
+        else:
+            self.sqlite_path = parsed.database or ""
+            self.sqlalchemy_url = parsed
+
+    # -- catalogue ----------------------------------------------------------------------------------
+
+    def _inspect(self) -> _Snapshot:
+        # One reflection per reader: a run sees the catalogue as it was when it started.
+        if self._snapshot is None:
+            self._snapshot = self._reflect()
+        return self._snapshot
+
+    def _reflect(self) -> _Snapshot:
+        engine = create_engine(self.sqlalchemy_url)
+        try:
+            with engine.connect() as conn:
+                return _Snapshot(inspect(conn))
+        except Exception as exc:
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+            raise SourceError(
+                f"cannot read the catalogue of {self.display_url} ({reason})"
+            ) from None
+        finally:
+            engine.dispose()
+
+    def table_names(self) -> list[str]:
+        """Every table of the source database."""
+        return self._inspect().tables
+
+    def columns(
+        self,
+        table: str,
+        never_selected: frozenset[str] = frozenset(),
+        booleans: Sequence[str] = (),
+        primary_key: str | None = None,
+    ) -> tuple[list[SourceColumn], dict[str, str]]:
+        """The columns to select from ``table`` and the ones skipped (name -> reason)."""
+        snapshot = self._inspect()
+        if table not in snapshot.tables:
+            raise SourceError(f"table {table} does not exist in {self.display_url}")
+        selected: list[SourceColumn] = []
+        skipped: dict[str, str] = {}
+        for column in snapshot.columns(table):
+            name = column["name"]
+            if name in never_selected:
+                continue
+            is_key = name == primary_key or name == "id" or name.endswith("_id")
+            mapped = classify(name, column["type"], column["nullable"], is_key, name in booleans)
+            if isinstance(mapped, str):
+                skipped[name] = mapped
+            else:
+                selected.append(mapped)
+        return selected, skipped
+
+    def primary_key(self, table: str) -> list[str]:
+        """The primary key columns of ``table`` (empty when it has none)."""
+        return self._inspect().primary_key(table)
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def quote(self, name: str) -> str:
+        """The identifier quoted for this dialect."""
+        return f"`{name}`" if self.dialect == "mysql" else f'"{name}"'
+
+    def _select_list(self, columns: Sequence[SourceColumn]) -> str:
+        parts: list[str] = []
+        zero_checks: list[str] = []
+        for c in columns:
+            q = self.quote(c.name)
+            if self.dialect == "mysql" and c.kind in {"timestamp", "date"}:
+                # connectorx panics on a zero date: NULL it in the source and count it.
+                zero = ZERO_DATETIME if c.kind == "timestamp" else ZERO_DATE
+                parts.append(f"NULLIF({q}, '{zero}') AS {q}")
+                zero_checks.append(f"COALESCE({q} = '{zero}', 0)")
+            elif self.dialect == "mysql" and c.kind == "decimal" and not _connectorx_exact(c):
+                parts.append(f"CAST({q} AS CHAR) AS {q}")
+            elif self.dialect == "mysql" and c.bit:
+                parts.append(f"CAST({q} AS UNSIGNED) AS {q}")
+            elif self.dialect == "sqlite" and c.kind in {"decimal", "timestamp", "date", "time"}:
+                # SQLite stores DECIMAL as REAL/INTEGER: its text form is the exact literal.
+                parts.append(f"CAST({q} AS TEXT) AS {q}")
+            else:
+                parts.append(q)
+        if zero_checks:
+            parts.append(f"({' + '.join(zero_checks)}) AS {ZERO_DATES_COLUMN}")
+        return ", ".join(parts)
+
+    def select_sql(self, table: str, columns: Sequence[SourceColumn], where: str | None) -> str:
+        """The SELECT statement for ``columns`` of ``table`` filtered by ``where``."""
+        sql = f"SELECT {self._select_list(columns)} FROM {self.quote(table)}"
+        return f"{sql} WHERE {where}" if where else sql
+
+    def read(
+        self,
+        table: str,
+        columns: Sequence[SourceColumn],
+        where: str | None,
+        stats: ReadStats,
+    ) -> pa.Table:
+        """Rows of ``table`` matching ``where`` as Arrow, typed per ``columns``; retried."""
+        sql = self.select_sql(table, columns, where)
+        raw = self._with_retries(table, lambda: self._fetch(sql, columns), stats)
+        batch, zeros = self._typed(raw, columns)
+        stats.rows_read += batch.num_rows
+        stats.zero_dates_nulled += zeros
+        return batch
+
+    def scalar_row(self, sql: str, table: str, stats: ReadStats) -> list[Any]:
+        """One row of a small aggregate query (bounds, counts), retried."""
+
+        def fetch() -> list[Any]:
+            if self.dialect == "mysql":
+                import connectorx as cx
+
+                result = cx.read_sql(self.connectorx_url, sql, return_type="arrow")
+                return [result.column(i)[0].as_py() for i in range(result.num_columns)]
+            with sqlite3.connect(self.sqlite_path) as conn:
+                return list(conn.execute(sql).fetchone())
+
+        return self._with_retries(table, fetch, stats)
+
+    def key_ranges(
+        self, table: str, key: str, where: str | None, chunk_rows: int, stats: ReadStats
+    ) -> Iterator[tuple[int, int]]:
+        """Half-open key ranges ``(lo, hi]`` holding about ``chunk_rows`` matching rows each."""
+        q = self.quote(key)
+        sql = f"SELECT MIN({q}), MAX({q}), COUNT(*) FROM {self.quote(table)}"
+        low, high, count = self.scalar_row(f"{sql} WHERE {where}" if where else sql, table, stats)
+        if not count:
+            return
+        low, high, count = int(low), int(high), int(count)
+        span = high - low + 1
+        step = max(1, -(-span * chunk_rows // count))
+        lo = low - 1
+        while lo < high:
+            hi = min(lo + step, high)
+            yield lo, hi
+            lo = hi
+
+    def _with_retries(self, table: str, action: Callable[[], Any], stats: ReadStats) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as exc:  # connectorx raises pyo3 PanicException (BaseException)
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                transient = any(marker in message.lower() for marker in TRANSIENT_MARKERS)
+                if not transient or attempt >= self.retries:
+                    raise SourceError(
+                        f"reading {table} from {self.display_url} failed"
+                        f"{f' after {attempt} retries' if attempt else ''}: {message}"
+                    ) from None
+                attempt += 1
+                stats.retries += 1
+                delay = self.backoff_seconds * 2 ** (attempt - 1)
+                log.warning(
+                    "%s: %s; retry %d/%d in %.1f s", table, message, attempt, self.retries, delay
+                )
+                if self.on_retry:
+                    self.on_retry(table, attempt, message)
+                time.sleep(delay)
+
+    def _fetch(self, sql: str, columns: Sequence[SourceColumn]) -> pa.Table:
+        if self.dialect == "mysql":
+            import connectorx as cx
+
+            # TIMESTAMP columns are read in UTC whatever the server's zone; DATETIME is untouched.
+            return cx.read_sql(
+                self.connectorx_url,
+                sql,
+                return_type="arrow",
+                pre_execution_query=["SET time_zone = '+00:00'"],
+            )
+        with sqlite3.connect(self.sqlite_path) as conn:
+            cursor = conn.execute(sql)
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        return pa.table(
+            {
+                n: pa.array(v, type=_sqlite_wire_type(n, columns))
+                for n, v in zip(names, values, strict=True)
+            }
+        )
+
+    def _typed(self, raw: pa.Table, columns: Sequence[SourceColumn]) -> tuple[pa.Table, int]:
+        zeros = 0
+        if ZERO_DATES_COLUMN in raw.column_names:
+            zeros = int(pc.sum(raw.column(ZERO_DATES_COLUMN)).as_py() or 0)
+        arrays = []
+        for c in columns:
+            values = raw.column(c.name)
+            if self.dialect == "sqlite" and c.kind in {"timestamp", "date"}:
+                zero = ZERO_DATETIME if c.kind == "timestamp" else ZERO_DATE
+                is_zero = pc.fill_null(pc.equal(values, zero), False)
+                zeros += int(pc.sum(is_zero).as_py() or 0)
+                values = pc.if_else(is_zero, pa.scalar(None, pa.string()), values)
+            arrays.append(_cast(values, c))
+        return pa.table(arrays, names=[c.name for c in columns]), zeros
+
+
+def _connectorx_exact(column: SourceColumn) -> bool:
+    # connectorx returns every DECIMAL as decimal128(38, 10): exact only within that shape.
+    return (column.scale or 0) <= 10 and (column.precision or 0) - (column.scale or 0) <= 28
+
+
+def _sqlite_wire_type(name: str, columns: Sequence[SourceColumn]) -> pa.DataType | None:
+    for c in columns:
+        if c.name == name:
+            if c.kind in {"decimal", "timestamp", "date", "time", "text"}:
+                return pa.string()
+            if c.kind in {"integer", "boolean"}:
+                return pa.int64()
+            if c.kind == "double":
+                return pa.float64()
+            if c.kind == "binary":
+                return pa.binary()
+    return None
+
+
+def _cast(values: pa.ChunkedArray, column: SourceColumn) -> pa.ChunkedArray:
+    target = column.arrow_type
+    if values.type == target:
+        return values
+    if column.kind == "boolean" and not pa.types.is_boolean(values.type):
+        return pc.not_equal(pc.cast(values, pa.int64()), 0)
+    try:
+        return pc.cast(values, target)  # safe cast: overflow or lost digits raise
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SourceError(
+            f"column {column.name}: cannot convert {values.type} to {target} without loss ({exc})"
+        ) from None
+
+
+class _Snapshot:
+    """The catalogue of the source at one moment (tables, columns, keys)."""
+
+    def __init__(self, inspector: Any) -> None:
+        self.tables = sorted(inspector.get_table_names())
+        self._columns = {t: inspector.get_columns(t) for t in self.tables}
+        self._keys = {
+            t: list(inspector.get_pk_constraint(t).get("constrained_columns") or [])
+            for t in self.tables
+        }
+
+    def columns(self, table: str) -> list[dict[str, Any]]:
+        return self._columns[table]
+
+    def primary_key(self, table: str) -> list[str]:
+        return self._keys.get(table, [])
