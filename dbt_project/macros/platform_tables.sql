@@ -1,5 +1,5 @@
 {#- Every table the warehouse lands in raw: its staging model's key column, the column holding
-    its tenant (none when the table has no tenant of its own), and its malformed-JSON flag. -#}
+    its tenant (none when the table has no tenant of its own), and its malformed-JSON flag and tenant-mismatch flag where it has them. -#}
 {% macro platform_tables() -%}
     {{ return({
         'tenants': {'key': 'tenant_id', 'tenant': 'tenant_id', 'malformed': none},
@@ -11,8 +11,8 @@
         'field_service_providers': {'key': 'provider_id', 'tenant': 'tenant_id', 'malformed': 'is_service_types_malformed'},
         'field_service_orders': {'key': 'order_id', 'tenant': 'tenant_id', 'malformed': 'is_metadata_malformed'},
         'field_service_events': {'key': 'order_event_id', 'tenant': none, 'malformed': 'is_payload_malformed'},
-        'enrollments': {'key': 'enrollment_id', 'tenant': 'tenant_id', 'malformed': none},
-        'payments': {'key': 'payment_id', 'tenant': 'tenant_id', 'malformed': none},
+        'enrollments': {'key': 'enrollment_id', 'tenant': 'tenant_id', 'malformed': none, 'tenant_mismatch': 'has_tenant_mismatch'},
+        'payments': {'key': 'payment_id', 'tenant': 'tenant_id', 'malformed': none, 'tenant_mismatch': 'has_tenant_mismatch'},
         'refunds': {'key': 'refund_id', 'tenant': none, 'malformed': none},
         'payout_batches': {'key': 'payout_batch_id', 'tenant': none, 'malformed': none},
         'payouts': {'key': 'payout_id', 'tenant': 'tenant_id', 'malformed': none},

@@ -1,4 +1,7 @@
--- Grain: one row per person (canonical id) with at least one revenue payment by as-of.
+-- Grain: one row per person (canonical id) with at least one revenue payment by as-of. The
+-- person's tenant is their account's tenant (a person is tenant + email); it sets the cohort's
+-- time zone. Every revenue payment of the person counts, whatever tenant_id the payment row
+-- carries (the source's payments.tenant_id sometimes disagrees with the buyer's: see DQ).
 -- Net = gross - refunds, refunds posted back to their payment (restated view) whenever they
 -- happened up to as-of, so a refund made after the N-day window still reduces ltv_N.
 with
@@ -28,16 +31,25 @@ calendars as (
     select * from {{ ref('int_tenant_calendars') }}
 ),
 
+people as (
+    select
+        person_id,
+        tenant_id
+    from {{ ref('stg_platform__users') }}
+    where user_id = person_id
+),
+
 net_payments as (
     select
-        payments.tenant_id,
+        people.tenant_id,
         payments.person_id,
         payments.created_at,
         payments.amount_usd,
         coalesce(refunds.refunded_usd, 0) as refunded_usd,
         payments.amount_usd - coalesce(refunds.refunded_usd, 0) as net_usd,
-        min(payments.created_at) over (partition by payments.tenant_id, payments.person_id) as first_paid_at
+        min(payments.created_at) over (partition by payments.person_id) as first_paid_at
     from payments
+    inner join people on payments.person_id = people.person_id
     left join refunds on payments.payment_id = refunds.payment_id
 ),
 

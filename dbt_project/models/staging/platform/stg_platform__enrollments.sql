@@ -7,7 +7,8 @@ source as (
 people as (
     select
         user_id,
-        person_id
+        person_id,
+        tenant_id
     from {{ ref('stg_platform__users') }}
 ),
 
@@ -32,6 +33,7 @@ renamed as (
         source.tenant_id,
         source.user_id,
         people.person_id,
+        coalesce(source.tenant_id <> people.tenant_id, false) as has_tenant_mismatch,
         source.course_id,
         source.status as source_status,
         status_map.normalized_value as enrollment_status,

@@ -14,7 +14,8 @@ tenants as (
 people as (
     select
         user_id,
-        person_id
+        person_id,
+        tenant_id
     from {{ ref('stg_platform__users') }}
 ),
 
@@ -32,6 +33,8 @@ renamed as (
         source.tenant_id,
         source.user_id,
         people.person_id,
+        -- The source's enrollment-derived tenant sometimes disagrees with the buyer's: flagged.
+        coalesce(source.tenant_id <> people.tenant_id, false) as has_tenant_mismatch,
         lower(trim(source.product_type)) as product_type,
         source.product_id,
         source.enrollment_id,
