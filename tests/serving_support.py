@@ -352,3 +352,60 @@ def require(kind: str, available: bool, detail: str = "") -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{message}; CI must provide it (.ci/run)")
     pytest.skip(message)
+
+
+class LocalSmtpServer:
+    """A minimal SMTP server on 127.0.0.1 that keeps every message it receives (for tests)."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.messages: list[dict] = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                def reply(line: str) -> None:
+                    self.wfile.write((line + "\r\n").encode())
+
+                reply("220 localhost test SMTP")
+                sender, recipients = None, []
+                while line := self.rfile.readline():
+                    command = line.decode().rstrip("\r\n")
+                    verb = command[:4].upper()
+                    if verb in ("EHLO", "HELO"):
+                        reply("250 localhost")
+                    elif verb == "MAIL":
+                        sender, recipients = command.split(":", 1)[1].strip(" <>"), []
+                        reply("250 OK")
+                    elif verb == "RCPT":
+                        recipients.append(command.split(":", 1)[1].strip(" <>"))
+                        reply("250 OK")
+                    elif verb == "DATA":
+                        reply("354 End data with <CR><LF>.<CR><LF>")
+                        body = []
+                        while (data := self.rfile.readline()) not in (b".\r\n", b""):
+                            body.append(data[1:] if data.startswith(b"..") else data)
+                        outer.messages.append(
+                            {"from": sender, "to": recipients, "data": b"".join(body)}
+                        )
+                        reply("250 OK queued")
+                    elif verb == "QUIT":
+                        reply("221 Bye")
+                        return
+                    else:
+                        reply("250 OK")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LocalSmtpServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,89 @@
+"""``warehouse report``: render the leadership report from the published marts, optionally email it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestration.cli import app, console, fail
+
+
+@app.command()
+def report(
+    serving: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAREHOUSE_SERVING_PATH",
+            help="The published serving DuckDB file. Default: data/serving/warehouse.duckdb.",
+            show_default=False,
+        ),
+    ] = None,
+    checks: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAREHOUSE_CHECKS_PATH",
+            help="Check results JSON (or dbt run_results.json) for the stamp. Default: data/checks.json.",
+            show_default=False,
+        ),
+    ] = None,
+    checks_passed: Annotated[
+        int | None, typer.Option(help="Override: number of checks passed.", show_default=False)
+    ] = None,
+    checks_failed: Annotated[
+        int | None, typer.Option(help="Override: number of checks failed.", show_default=False)
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WAREHOUSE_REPORT_DIR",
+            help="Folder for the dated report. Default: data/reports.",
+            show_default=False,
+        ),
+    ] = None,
+    email: Annotated[
+        bool,
+        typer.Option("--email", help="Email it via WAREHOUSE_SMTP_HOST/PORT to WAREHOUSE_SMTP_TO."),
+    ] = False,
+) -> None:
+    """Render the self-contained HTML leadership report (KPIs, LTV, instructors, liquidity, quality)."""
+    from orchestration.serving.checks import CheckSummary, PublishBlocked, load_check_results
+    from orchestration.serving.report.mail import send_report
+    from orchestration.serving.report.render import build_report
+    from orchestration.serving.settings import ServingSettings
+
+    overrides: dict[str, object] = {}
+    if serving:
+        overrides["serving_path"] = serving
+    if checks:
+        overrides["checks_path"] = checks
+    if out_dir:
+        overrides["report_dir"] = out_dir
+    settings = ServingSettings(**overrides)
+    if checks_passed is not None or checks_failed is not None:
+        summary = CheckSummary(passed=checks_passed or 0, failed=checks_failed or 0)
+    else:
+        try:
+            summary = load_check_results(settings.resolved_checks_path)
+        except PublishBlocked as exc:
+            fail(f"{exc} (or pass --checks-passed/--checks-failed)")
+    if not settings.resolved_serving_path.exists():
+        fail(f"no serving file at {settings.resolved_serving_path}: run `warehouse publish` first")
+    try:
+        rendered = build_report(
+            settings.resolved_serving_path,
+            settings.resolved_report_dir,
+            summary,
+            schema=settings.serving_schema,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(f"Report: {rendered.path}")
+    console.print(rendered.stamp)
+    if email:
+        try:
+            recipients = send_report(rendered.path, rendered.stamp, settings)
+        except (ValueError, OSError) as exc:
+            fail(f"email not sent: {exc}")
+        console.print(f"Emailed to {', '.join(recipients)} via {settings.smtp_host}")

@@ -1,0 +1,156 @@
+"""Render the leadership report to one self-contained, dated HTML file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from orchestration.serving.checks import CheckSummary
+from orchestration.serving.report import charts
+from orchestration.serving.report.data import Kpi, ReportData, load_report_data
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    """Where the report went and what it stamped."""
+
+    path: Path
+    stamp: str
+    data: ReportData
+
+
+def _money(value) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"-${abs(value):,.0f}" if value < 0 else f"${value:,.0f}"
+
+
+def _format(kpi: Kpi, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if kpi.kind == "usd":
+        return _money(value)
+    if kpi.kind == "pct":
+        return f"{value:.1%}"
+    if kpi.kind == "ratio":
+        return f"{value:.2f}"
+    return f"{value:,.0f}"
+
+
+def _kpi_view(kpi: Kpi) -> dict:
+    change = kpi.change
+    if change is None:
+        delta, direction = "no comparison", "flat"
+    elif kpi.kind == "pct":
+        points = (kpi.current - kpi.previous) * 100
+        delta = f"{points:+.1f} pts vs {_format(kpi, kpi.previous)}"
+        direction = "up" if points > 0 else "down" if points < 0 else "flat"
+    else:
+        delta = f"{change:+.1%} vs {_format(kpi, kpi.previous)}"
+        direction = "up" if change > 0 else "down" if change < 0 else "flat"
+    return {
+        "label": kpi.label,
+        "value": _format(kpi, kpi.current),
+        "delta": delta,
+        "direction": direction,
+    }
+
+
+def stamp_text(data_as_of: datetime | None, checks: CheckSummary) -> str:
+    """``data as of <time>, checks: N passed, M failed``."""
+    when = data_as_of.strftime("%Y-%m-%d %H:%M UTC") if data_as_of else "unknown"
+    return f"Data as of {when}, {checks.stamp()}"
+
+
+def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime) -> str:
+    """The report's HTML text."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    # the stamp's text is exactly stamp_text(); only the failed count is highlighted
+    stamp_html = Markup('{}<span class="{}">{} failed</span>').format(
+        stamp_text(data.data_as_of, checks).removesuffix(f"{checks.failed} failed"),
+        "failed" if checks.failed else "",
+        checks.failed,
+    )
+    ranked = data.instructors.sort_values("contribution_margin_usd", ascending=False)
+    top, bottom = ranked.head(5), ranked.tail(5)
+    bottom = bottom[~bottom.index.isin(top.index)]
+    instructor_rows = [
+        {
+            "group": group,
+            "instructor_id": r.instructor_id,
+            "tenant_id": r.tenant_id,
+            "gross": _money(r.gross_sales_usd),
+            "net": _money(r.net_sales_usd),
+            "platform": _money(r.platform_revenue_usd),
+            "take_rate": f"{r.take_rate:.1%}" if pd.notna(r.take_rate) else "n/a",
+            "margin": _money(r.contribution_margin_usd),
+            "balance": _money(r.balance_owed_usd),
+        }
+        for group, frame in (("top", top), ("bottom", bottom))
+        for r in frame.itertuples()
+    ]
+    quality_rows = [
+        {
+            **{k: f"{int(v):,}" for k, v in row.items() if k not in ("table_name", "accounted")},
+            "table_name": row["table_name"],
+            "accounted": bool(row["accounted"]),
+        }
+        for row in data.quality.to_dict("records")
+    ]
+    checks_sentence = (
+        f"{checks.passed} checks passed and {checks.failed} failed "
+        f"({len(checks.blocking_failures)} blocking) for this published version."
+    )
+    return environment.get_template("template.html.j2").render(
+        data=data,
+        period_label=data.period.strftime("%B %Y"),
+        previous_label=data.previous_period.strftime("%B %Y"),
+        stamp_html=stamp_html,
+        kpis=[_kpi_view(k) for k in data.kpis],
+        charts={
+            "ltv": charts.ltv_curves(data.cohort_curves),
+            "instructors": charts.instructor_bars(data.instructors),
+            "take_rate": charts.take_rate_trend(data.pnl_trend),
+            "liquidity": charts.liquidity_trends(data.liquidity, data.hhi),
+            "quality": charts.quarantine_bars(data.quality),
+        },
+        instructor_rows=instructor_rows,
+        quality_rows=quality_rows,
+        checks_sentence=checks_sentence,
+        failed_checks=list(checks.failures[:20]),
+        generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def report_path(report_dir: Path, day: date) -> Path:
+    """The dated file: ``leadership-report-YYYY-MM-DD.html``."""
+    return report_dir / f"leadership-report-{day.isoformat()}.html"
+
+
+def build_report(
+    serving_path: Path,
+    report_dir: Path,
+    checks: CheckSummary,
+    *,
+    schema: str = "analytics",
+    now: datetime | None = None,
+) -> RenderedReport:
+    """Render the report from the published serving file (the Dagster asset's body)."""
+    now = now or datetime.now(UTC)
+    data = load_report_data(serving_path, schema)
+    html = render_html(data, checks, now)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_path(report_dir, now.date())
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return RenderedReport(path, stamp_text(data.data_as_of, checks), data)
