@@ -71,7 +71,10 @@ def run_dbt(
         full_args += ["--target-path", str(target_path)]
     started = time.perf_counter()
     with _warehouse_env(warehouse_path):
-        outcome = dbtRunner().invoke(full_args)
+        try:
+            outcome = dbtRunner().invoke(full_args)
+        finally:
+            _release_duckdb()
     seconds = time.perf_counter() - started
     if outcome.exception is not None and outcome.result is None:
         raise TransformError(f"dbt {' '.join(args)} could not run: {outcome.exception}")
@@ -89,6 +92,19 @@ def run_dbt(
         statuses=statuses,
         failures=failures,
     )
+
+
+def _release_duckdb() -> None:
+    """Close dbt-duckdb's cached in-process database, so the file can be opened again here."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing cached in this process
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if environment is not None:
+            environment.close()
 
 
 def _pending_loads(warehouse_path: Path) -> dict[str, list[str]]:

@@ -40,7 +40,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         ["generate", "--scale", "tiny", "--source", source, "--replace"],
         ["extract", "--source", source, "--warehouse", str(warehouse)],
     ):
-        result = runner.invoke(app, args, env={"WAREHOUSE_DATA_DIR": str(root)})
+        env = {"WAREHOUSE_DATA_DIR": str(root), "WAREHOUSE_PII_KEY": "golden-check-key"}
+        result = runner.invoke(app, args, env=env)
         assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
     settings = WarehouseSettings(data_dir=root, source_url=source, path=warehouse)
     outcome = transform(settings, target_path=root / "dbt_target")
