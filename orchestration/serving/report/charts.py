@@ -56,7 +56,9 @@ def ltv_curves(curves: pd.DataFrame, last_cohorts: int = 12) -> str:
     ax.set_xlabel("days since first payment")
     ax.set_ylabel("average LTV (USD, mature learners)")
     ax.yaxis.set_major_formatter(USD)
-    ax.legend(title="cohort", fontsize=7, ncol=2, frameon=False, loc="upper left")
+    ax.legend(
+        title="cohort", fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5)
+    )
     _style(ax)
     return _svg(fig, "ltv-by-cohort")
 
