@@ -289,9 +289,12 @@ def _existing_columns(table: str) -> dict[str, LandedType]:
         data_type = column.get("data_type")
         if not data_type:
             continue
-        precision = column.get("precision")
-        if data_type == "bigint" and precision is None:
-            precision = 64
+        # Only integer width and decimal shape can lose values; timestamps are all microseconds.
+        precision = None
+        if data_type == "bigint":
+            precision = column.get("precision") or 64
+        elif data_type == "decimal":
+            precision = column.get("precision")
         existing[name] = LandedType(
             data_type, precision, column.get("scale") if data_type == "decimal" else None
         )

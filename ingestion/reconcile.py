@@ -99,12 +99,12 @@ def _reconcile_rows(spec: TableSpec, ctx: ExtractContext, key_limit: int | None)
                 [_naming.normalize_identifier(n) for n in masked.column_names]
             )
             cur.register("reconcile_batch", renamed)
-            changed = cur.execute(
+            changed = cur.sql(
                 f'select s."{raw_key}" from reconcile_batch s '
                 f'join {DATASET}."{spec.name}" r on r."{raw_key}" = s."{raw_key}" '
                 f"where r._source_deleted_at is null "
                 f"and {_row_hash('s', compared)} <> {_row_hash('r', compared)}"
-            ).arrow()
+            ).to_arrow_table()
             cur.unregister("reconcile_batch")
             ids = changed.column(0) if changed.num_rows else pa.array([], pa.int64())
             if len(ids):
@@ -117,15 +117,15 @@ def _reconcile_rows(spec: TableSpec, ctx: ExtractContext, key_limit: int | None)
                 )
                 first = False
         deleted = (
-            cur.execute(f"select k from {live} l anti join reconcile_source_keys s using (k)")
-            .arrow()
+            cur.sql(f"select k from {live} l anti join reconcile_source_keys s using (k)")
+            .to_arrow_table()
             .column(0)
         )
         missing = (
-            cur.execute(
+            cur.sql(
                 f"select k from reconcile_source_keys s anti join {live} l using (k) order by k"
             )
-            .arrow()
+            .to_arrow_table()
             .column(0)
             .to_pylist()
         )

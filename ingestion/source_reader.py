@@ -51,6 +51,8 @@ TRANSIENT_MARKERS = (
     "database is locked",
     "driver error",
     "connection closed",
+    "server disconnected",
+    "ioerror",
 )
 
 

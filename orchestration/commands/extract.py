@@ -147,9 +147,20 @@ def print_summary(summary: object) -> None:
             f"{r.deletes_detected:,}",
             f"{r.changed_rows_detected:,}",
             f"{r.seconds:.1f}",
-            r.status if r.status == "ok" else f"failed: {r.error}",
+            r.status,
         )
-    console.print(table)
+    console.print(table, width=max(console.width, 150))
+    for r in s.tables.values():  # type: ignore[attr-defined]
+        if r.status != "ok":
+            console.print(f"{r.table} failed: {r.error}", soft_wrap=True)
+        for column in r.new_columns:
+            console.print(f"{r.table}: new source column {column} landed", soft_wrap=True)
+        for column in r.dropped_columns:
+            console.print(
+                f"{r.table}: column {column} gone from the source, NULL from now on", soft_wrap=True
+            )
+        for column, reason in r.skipped_columns.items():
+            console.print(f"{r.table}: column {column} skipped: {reason}", soft_wrap=True)
     reports = list(s.tables.values())  # type: ignore[attr-defined]
     console.print(
         f"{sum(r.rows_read for r in reports):,} rows read, {sum(r.rows_landed for r in reports):,} landed "
