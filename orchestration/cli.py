@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -49,7 +49,7 @@ WarehouseOption = Annotated[
 
 def build_settings(source: str | None, warehouse: Path | None) -> WarehouseSettings:
     """Settings from flags, falling back to WAREHOUSE_* environment variables."""
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if source:
         overrides["source_url"] = source
     if warehouse:

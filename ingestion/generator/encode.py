@@ -6,6 +6,8 @@ feed MySQL's LOAD DATA, SQLite's inserts and the manifest's content checksums.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -73,7 +75,7 @@ def strings(values: np.ndarray, null_mask: np.ndarray | None = None) -> np.ndarr
 
 def join(*parts: np.ndarray | str) -> np.ndarray:
     """Element-wise concatenation of string arrays and constants."""
-    result: np.ndarray | None = None
+    result: Any = None
     for part in parts:
         piece = np.asarray(part).astype(str) if not isinstance(part, str) else part
         result = piece if result is None else np.char.add(result, piece)

@@ -522,9 +522,9 @@ class PlatformGenerator:
             "instructor": ["Instructor", "teacher", "INSTRUCTOR"],
             "admin": ["Admin", "ADMIN"],
         }
-        for i in np.flatnonzero(variant):
-            options = variant_spellings[role[i]]
-            role_text[i] = options[rng.integers(0, len(options))]
+        for row in np.flatnonzero(variant):
+            options = variant_spellings[role[row]]
+            role_text[row] = options[rng.integers(0, len(options))]
         unknown = _pick_mask(rng, total, r.enum_unknown) & ~variant
         role_text[unknown] = np.array(["", "superuser"], dtype=object)[
             rng.integers(0, 2, unknown.sum())
@@ -1594,11 +1594,10 @@ class PlatformGenerator:
         created = np.sort(rng.integers(WINDOW_START, WINDOW_END - DAY, n))
         decided = np.where(rng.random(n) < 0.85, created + rng.integers(600, 10 * DAY, n), -1)
         decided[decided > WINDOW_END] = -1
-        decision = np.where(
-            decided >= 0,
-            rng.choice(np.array(["approved", "removed", "escalated"]), size=n, p=[0.5, 0.4, 0.1]),
-            None,
+        decision = rng.choice(
+            np.array(["approved", "removed", "escalated"]), size=n, p=[0.5, 0.4, 0.1]
         ).astype(object)
+        decision[decided < 0] = None
         admins = self._users_with_role("admin")["id"].to_numpy()
         moderator = admins[rng.integers(0, admins.size, n)]
         return pd.DataFrame(

@@ -9,6 +9,8 @@ relationship that SOURCE.md lists with orphans has none.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -27,7 +29,7 @@ from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
 
-_MYSQL = {
+_MYSQL: dict[str, Any] = {
     "mysql_engine": "InnoDB",
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_unicode_ci",

@@ -127,7 +127,9 @@ class Target:
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         marks = ", ".join("?" for _ in frame.columns)
         # pandas may hold NULL text as NaN; SQL wants None.
-        rows = list(frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
+        rows = list(
+            frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        )
         raw = self.engine.raw_connection()
         try:
             raw.cursor().executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
