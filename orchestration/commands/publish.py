@@ -101,5 +101,10 @@ def print_publish(result) -> None:
         )
     steps = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
     console.print(f"Timings: {steps}")
+    if result.artefacts:
+        console.print(
+            f"BI artefacts from the dbt manifest: {len(result.artefacts) - 1} LookML views and "
+            f"dbt exposures in {result.artefacts[-1].parent}"
+        )
     if result.pruned:
         console.print(f"Pruned {len(result.pruned)} old version(s).")

@@ -172,6 +172,8 @@ def _measures(model: ModelColumns) -> list[dict]:
     for name, column in columns.items():
         if name in ratio_parts or not _is_number(column["data_type"]):
             continue
+        if name.startswith("balance_owed"):
+            continue  # a running or lifetime balance: summing it over months double-counts
         if match := ltv.match(name):
             days = match[1]
             mature = f"is_mature_{days}"

@@ -45,6 +45,7 @@ class PublishResult:
     timings: dict[str, float] = field(default_factory=dict)
     pruned: list[Path] = field(default_factory=list)
     rolled_back_from: str | None = None
+    artefacts: list[Path] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -297,7 +298,25 @@ def publish_warehouse(
             point_serving_file(final, serving_path)
         pruned = prune_versions(settings, version)
     timings["total"] = round(time.perf_counter() - started, 3)
-    return PublishResult(version, serving_path, final, counts, postgres, timings, pruned)
+    artefacts = write_bi_artefacts(settings, manifest) if manifest and manifest.exists() else []
+    return PublishResult(
+        version, serving_path, final, counts, postgres, timings, pruned, artefacts=artefacts
+    )
+
+
+def write_bi_artefacts(settings: ServingSettings, manifest_path: Path) -> list[Path]:
+    """LookML views and dbt exposures for the published version, beside the serving file.
+
+    Written to ``<serving dir>/bi/``: ``lookml/<model>.view.lkml`` (types fall back to the
+    serving file's) and ``dbt_exposures.yml`` (for the dbt project to commit).
+    """
+    from orchestration.serving.exposures import write_exposures
+    from orchestration.serving.lookml import serving_column_types, write_views
+
+    out = settings.resolved_serving_path.parent / "bi"
+    types = serving_column_types(settings.resolved_serving_path, settings.serving_schema)
+    views = write_views(manifest_path, out / "lookml", settings.serving_schema, types)
+    return [*views, write_exposures(manifest_path, out / "dbt_exposures.yml")]
 
 
 def rollback(settings: ServingSettings) -> PublishResult:

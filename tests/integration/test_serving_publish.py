@@ -6,6 +6,7 @@ import os
 import stat
 
 import duckdb
+import lkml
 import pytest
 
 from orchestration.serving.checks import PublishBlocked, load_check_results, write_check_results
@@ -66,6 +67,13 @@ def test_publish_copies_served_tables_read_only(setup):
     assert meta[0][3].isoformat().startswith("2026-11-01T06:00:00")
     expected = round(sum(r["ltv_30_usd"] for r in rows["mart_learner_ltv"]), 2)
     assert ltv_total(serving) == pytest.approx(expected)
+    # LookML and exposures regenerated from the manifest with every publish
+    views = [p for p in result.artefacts if p.name.endswith(".view.lkml")]
+    assert sorted(p.name.removesuffix(".view.lkml") for p in views) == sorted(rows)
+    for view in views:
+        (parsed,) = lkml.load(view.read_text())["views"]
+        assert parsed["sql_table_name"] == f"analytics.{parsed['name']}"
+    assert result.artefacts[-1].name == "dbt_exposures.yml"
 
 
 def test_open_reader_keeps_old_version_and_does_not_block(setup, tmp_path):
@@ -158,13 +166,13 @@ def test_cli_publish_and_rollback(setup, tmp_path):
     runner = CliRunner()
     out = runner.invoke(app, ["publish"], env=env)
     assert out.exit_code == 0, out.output
-    assert "published the serving file only" in out.output
-    assert "checks: 12 passed, 1 failed" in out.output
+    assert "published the serving file only" in " ".join(out.output.split())
+    assert "checks: 12 passed, 1 failed" in " ".join(out.output.split())
     out = runner.invoke(app, ["publish"], env=env)
     assert out.exit_code == 0, out.output
     out = runner.invoke(app, ["publish", "--rollback"], env=env)
     assert out.exit_code == 0, out.output
-    assert "Rolled back" in out.output
+    assert "Rolled back" in " ".join(out.output.split())
     out = runner.invoke(app, ["publish", "--checks", str(tmp_path / "nope.json")], env=env)
     assert out.exit_code == 2
-    assert "no check results" in out.output
+    assert "no check results" in " ".join(out.output.split())

@@ -198,7 +198,7 @@ def test_cli_report_with_email(published, tmp_path):
             app, ["report", "--checks-passed", "7", "--checks-failed", "0", "--email"], env=env
         )
     assert out.exit_code == 0, out.output
-    assert "checks: 7 passed, 0 failed" in out.output
-    assert "Emailed to board@example.com" in out.output
+    assert "checks: 7 passed, 0 failed" in " ".join(out.output.split())
+    assert "Emailed to board@example.com" in " ".join(out.output.split())
     assert len(smtp.messages) == 1
     assert len(list((tmp_path / "reports").glob("leadership-report-*.html"))) == 1
