@@ -202,3 +202,26 @@ def test_cli_report_with_email(published, tmp_path):
     assert "Emailed to board@example.com" in " ".join(out.output.split())
     assert len(smtp.messages) == 1
     assert len(list((tmp_path / "reports").glob("leadership-report-*.html"))) == 1
+
+
+def test_dagster_steps_publish_then_report(tmp_path):
+    import json
+
+    from orchestration.serving.steps import publish_step, report_step
+
+    warehouse = build_warehouse(tmp_path / "wh.duckdb", mart_rows(seed=8))
+    write_manifest(tmp_path / "target" / "manifest.json", warehouse)
+    passing_checks(tmp_path / "checks.json", passed=5, failed_warn=0)
+    settings = ServingSettings(data_dir=tmp_path, dbt_target_dir=tmp_path / "target")
+    with LocalSmtpServer() as smtp:
+        settings_mail = settings.model_copy(
+            update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_to": "a@example.com"}
+        )
+        published = publish_step(warehouse, settings=settings_mail)
+        reported = report_step(settings=settings_mail)
+    json.dumps([published, reported], default=str)  # plain metadata for Dagster
+    assert published["postgres"] == "not configured: serving file only"
+    assert published["rows"] == sum(len(v) for v in mart_rows(seed=8).values())
+    assert reported["published_version"] == published["version"]
+    assert reported["stamp"].endswith("checks: 5 passed, 0 failed")
+    assert reported["emailed_to"] == ["a@example.com"] and len(smtp.messages) == 1
