@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,7 +17,7 @@ def serving_settings(
     """ServingSettings from flags, falling back to WAREHOUSE_* environment variables."""
     from orchestration.serving.settings import ServingSettings
 
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if serving:
         overrides["serving_path"] = serving
     if pg_url:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,7 +53,7 @@ def report(
     from orchestration.serving.report.render import build_report
     from orchestration.serving.settings import ServingSettings
 
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if serving:
         overrides["serving_path"] = serving
     if checks:

@@ -267,10 +267,10 @@ def render_view(model: ModelColumns, schema: str) -> str:
             dimension["hidden"] = "yes"
     view.update({k: v for k, v in dimensions.items() if v})
     view["measures"] = measures
-    header = f"# Generated from dbt's manifest by orchestration/serving/lookml.py: do not edit.\n# {model.description}\n".replace(
-        "\n# \n", "\n"
-    )
-    return header + lkml.dump({"views": [view]})
+    description = "\n".join(f"# {line}".rstrip() for line in model.description.splitlines())
+    header = "# Generated from dbt's manifest by orchestration/serving/lookml.py: do not edit.\n"
+    header += f"{description}\n" if description else ""
+    return header + (lkml.dump({"views": [view]}) or "")
 
 
 def write_views(

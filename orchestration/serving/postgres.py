@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
@@ -28,6 +29,14 @@ from orchestration.serving.publish import METADATA_TABLE
 from orchestration.serving.settings import ServingSettings
 
 COPY_CHUNK = 1 << 20
+
+
+def _first(row: tuple | None) -> Any:
+    """The first value of a one-row result (aggregates always return a row)."""
+    if row is None:
+        raise RuntimeError("query returned no row")
+    return row[0]
+
 
 _SIMPLE_TYPES = {
     "BOOLEAN": "boolean",
@@ -153,7 +162,7 @@ def ensure_roles(conn: psycopg.Connection, settings: ServingSettings, tenants: l
             role,
             sql.SQL("login inherit {} in role {}").format(hardened, sql.Identifier(group)),
         )
-    database = conn.execute("select current_database()").fetchone()[0]
+    database = _first(conn.execute("select current_database()").fetchone())
     db = sql.Identifier(database)
     conn.execute(sql.SQL("revoke create, temporary on database {} from public").format(db))
     conn.execute(sql.SQL("revoke create on schema public from public"))
@@ -243,7 +252,9 @@ def publish_version(
     expected = dict.fromkeys(tables, 0)
     with duckdb.connect(str(version_path), read_only=True) as duck:
         for name in tables:
-            expected[name] = duck.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            expected[name] = _first(
+                duck.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+            )
     with psycopg.connect(settings.pg_url, autocommit=True) as conn:
         ensure_roles(conn, settings, tenants)
     started = time.perf_counter()
@@ -273,9 +284,11 @@ def publish_version(
                 )
         timings["postgres_staging_copy"] = round(time.perf_counter() - started, 3)
         for name, rows in expected.items():
-            landed = cur.execute(
-                sql.SQL("select count(*) from {}").format(sql.Identifier(staging, name))
-            ).fetchone()[0]
+            landed = _first(
+                cur.execute(
+                    sql.SQL("select count(*) from {}").format(sql.Identifier(staging, name))
+                ).fetchone()
+            )
             if landed != rows:
                 raise RuntimeError(f"postgres staging {name}: {landed} rows, expected {rows}")
         swap_started = time.perf_counter()

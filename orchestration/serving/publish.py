@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -27,6 +28,13 @@ from orchestration.serving.checks import CheckSummary, PublishBlocked
 from orchestration.serving.settings import ServingSettings
 
 METADATA_TABLE = "_publish_metadata"
+
+
+def _first(row: tuple | None) -> Any:
+    """The first value of a one-row result (aggregates always return a row)."""
+    if row is None:
+        raise RuntimeError("query returned no row")
+    return row[0]
 
 
 class AuditFailed(RuntimeError):
@@ -105,9 +113,11 @@ def warehouse_data_as_of(con: duckdb.DuckDBPyConnection, database: str) -> datet
     ).fetchall()
     newest = None
     for (schema,) in found:
-        value = con.execute(
-            f'select max(inserted_at) from "{database}"."{schema}"._dlt_loads where status = 0'
-        ).fetchone()[0]
+        value = _first(
+            con.execute(
+                f'select max(inserted_at) from "{database}"."{schema}"._dlt_loads where status = 0'
+            ).fetchone()
+        )
         if value is not None and (newest is None or value > newest):
             newest = value
     return newest
@@ -153,16 +163,20 @@ def build_candidate(
 
 
 def _audit_table(con: duckdb.DuckDBPyConnection, schema: str, table: ServedTable) -> int:
-    source = con.execute(f'select count(*) from wh."{table.schema}"."{table.name}"').fetchone()[0]
-    copied = con.execute(f'select count(*) from "{schema}"."{table.name}"').fetchone()[0]
+    source = _first(
+        con.execute(f'select count(*) from wh."{table.schema}"."{table.name}"').fetchone()
+    )
+    copied = _first(con.execute(f'select count(*) from "{schema}"."{table.name}"').fetchone())
     if source != copied:
         raise AuditFailed(f"{table.name}: {copied} rows copied, {source} in the warehouse")
     if table.kind == "mart" and not table.has_tenant:
         raise AuditFailed(f"{table.name}: every mart row must carry tenant_id")
     if table.has_tenant:
-        nulls = con.execute(
-            f'select count(*) from "{schema}"."{table.name}" where tenant_id is null'
-        ).fetchone()[0]
+        nulls = _first(
+            con.execute(
+                f'select count(*) from "{schema}"."{table.name}" where tenant_id is null'
+            ).fetchone()
+        )
         if nulls:
             raise AuditFailed(f"{table.name}: {nulls} rows without tenant_id")
     return copied

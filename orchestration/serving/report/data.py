@@ -10,9 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
+
+
+def _first(row: tuple | None) -> Any:
+    """The first value of a one-row result (aggregates always return a row)."""
+    if row is None:
+        raise RuntimeError("query returned no row")
+    return row[0]
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,10 @@ def load_report_data(serving_path: Path, schema: str = "analytics") -> ReportDat
 def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
     version, data_as_of = con.execute(
         "select max(version), max(data_as_of) from _publish_metadata"
-    ).fetchone()
-    as_of = con.execute("select max(as_of_at) from mart_learner_ltv").fetchone()[0] or data_as_of
+    ).fetchone() or (None, None)
+    as_of = (
+        _first(con.execute("select max(as_of_at) from mart_learner_ltv").fetchone()) or data_as_of
+    )
     months = [
         _to_date(r[0])
         for r in con.execute(

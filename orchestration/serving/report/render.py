@@ -46,7 +46,7 @@ def _kpi_view(kpi: Kpi) -> dict:
     change = kpi.change
     if change is None:
         delta, direction = "no comparison", "flat"
-    elif kpi.kind == "pct":
+    elif kpi.kind == "pct" and kpi.current is not None and kpi.previous is not None:
         points = (kpi.current - kpi.previous) * 100
         delta = f"{points:+.1f} pts vs {_format(kpi, kpi.previous)}"
         direction = "up" if points > 0 else "down" if points < 0 else "flat"

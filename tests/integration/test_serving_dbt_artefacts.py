@@ -1,0 +1,127 @@
+"""LookML and exposures from the real dbt project's manifest (dbt parse into tmp_path):
+every mart and fact gets a view that lkml parses, and dbt accepts the exposures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import lkml
+import pytest
+
+from orchestration.serving.exposures import REPORT_MARTS, write_exposures
+from orchestration.serving.lookml import write_views
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving_dbt")]
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def dbt_parse(project: Path, base: Path) -> dict:
+    """``dbt parse`` a copy of the project; return its manifest (nothing written to the tree)."""
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {
+        **os.environ,
+        "WAREHOUSE_PATH": str(base / "warehouse.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    result = subprocess.run(
+        [
+            str(dbt),
+            "parse",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(base / "target"),
+            "--log-path",
+            str(base / "logs"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads((base / "target" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    if not (DBT_PROJECT / "dbt_project.yml").exists():
+        pytest.skip("no dbt project yet")
+    base = tmp_path_factory.mktemp("dbt")
+    copy = base / "dbt_project"
+    shutil.copytree(
+        DBT_PROJECT,
+        copy,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
+    )
+    manifest = dbt_parse(copy, base)
+    return base, copy, manifest
+
+
+def test_every_mart_and_fact_gets_a_valid_view(project):
+    base, _, manifest = project
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    served = sorted(n for n in models if n.startswith(("mart_", "fct_", "dim_")))
+    assert {
+        "mart_learner_ltv",
+        "mart_ltv_cohorts",
+        "mart_instructor_pnl",
+        "mart_marketplace_liquidity",
+        "mart_data_quality",
+    } <= set(served)
+    paths = write_views(base / "target" / "manifest.json", base / "lookml")
+    views = {}
+    for path in paths:
+        (view,) = lkml.load(path.read_text())["views"]
+        views[view["name"]] = view
+    assert sorted(views) == served
+    for name, view in views.items():
+        fields = {d.get("sql", "").removeprefix("${TABLE}.") for d in view.get("dimensions", [])}
+        fields |= {
+            g.get("sql", "").removeprefix("${TABLE}.") for g in view.get("dimension_groups", [])
+        }
+        assert fields == set(models[name]["columns"]), name  # every documented column, once
+    measures = {name: {m["name"]: m for m in v["measures"]} for name, v in views.items()}
+    assert measures["mart_instructor_pnl"]["take_rate"]["sql"] == (
+        "sum(${TABLE}.platform_revenue_usd) * 1.0 / nullif(sum(${TABLE}.gross_sales_usd), 0)"
+    )
+    for ratio in (
+        "sell_through_30d_rate",
+        "buyer_seller_ratio",
+        "fill_rate_24h",
+        "top_decile_sales_share",
+    ):
+        assert measures["mart_marketplace_liquidity"][ratio]["type"] == "number"
+    for days in (30, 90, 365):
+        avg = measures["mart_learner_ltv"][f"avg_ltv_{days}_usd"]
+        assert avg["type"] == "average"
+        assert avg["filters__all"] == [[{f"is_mature_{days}": "yes"}]]
+        assert measures["mart_ltv_cohorts"][f"avg_ltv_{days}_usd"]["sql"] == (
+            f"sum(${{TABLE}}.ltv_{days}_mature_sum_usd) * 1.0 / nullif(sum(${{TABLE}}.mature_learners_{days}), 0)"
+        )
+    assert "total_balance_owed_usd" not in measures["mart_instructor_pnl"]
+
+
+def test_dbt_accepts_the_generated_exposures(project, tmp_path):
+    base, copy, _ = project
+    target = copy / "models" / "_serving__exposures.yml"
+    write_exposures(base / "target" / "manifest.json", target)
+    manifest = dbt_parse(copy, tmp_path)
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert set(exposures) == {
+        "leadership_weekly_report",
+        "metabase_dashboards",
+        "superset_dashboards",
+        "looker_explores",
+    }
+    report = exposures["leadership_weekly_report"]
+    assert sorted(n.split(".")[-1] for n in report["depends_on"]["nodes"]) == sorted(REPORT_MARTS)
+    assert exposures["leadership_weekly_report"]["type"] == "analysis"
