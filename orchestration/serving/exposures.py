@@ -44,7 +44,7 @@ def build_exposures(manifest_path: Path) -> dict:
                 "instructor profitability, marketplace liquidity and data quality; "
                 "rendered weekly from the serving file and emailed.",
                 "depends_on": refs(report),
-                "owner": OWNER,
+                "owner": dict(OWNER),
             },
             {
                 "name": "metabase_dashboards",
@@ -54,7 +54,7 @@ def build_exposures(manifest_path: Path) -> dict:
                 "description": "Metabase on the PostgreSQL published schema (or the read-only "
                 "serving DuckDB file), as the BI guide sets it up.",
                 "depends_on": refs(served),
-                "owner": OWNER,
+                "owner": dict(OWNER),
             },
             {
                 "name": "superset_dashboards",
@@ -63,7 +63,7 @@ def build_exposures(manifest_path: Path) -> dict:
                 "maturity": "medium",
                 "description": "Superset on PostgreSQL or duckdb-engine read-only.",
                 "depends_on": refs(served),
-                "owner": OWNER,
+                "owner": dict(OWNER),
             },
             {
                 "name": "looker_explores",
@@ -72,7 +72,7 @@ def build_exposures(manifest_path: Path) -> dict:
                 "maturity": "medium",
                 "description": "Looker on PostgreSQL through the generated LookML views.",
                 "depends_on": refs([*marts, *[n for n in served if n.startswith("fct_")]]),
-                "owner": OWNER,
+                "owner": dict(OWNER),
             },
         ],
     }
