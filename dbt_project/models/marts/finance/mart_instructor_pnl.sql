@@ -79,9 +79,17 @@ monthly_payouts as (
 ),
 
 months as (
-    select instructor_id, tenant_id, month_start_date from monthly_sales
+    select
+        instructor_id,
+        tenant_id,
+        month_start_date
+    from monthly_sales
     union
-    select instructor_id, tenant_id, month_start_date from monthly_payouts
+    select
+        instructor_id,
+        tenant_id,
+        month_start_date
+    from monthly_payouts
 ),
 
 combined as (

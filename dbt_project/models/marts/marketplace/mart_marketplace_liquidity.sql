@@ -81,7 +81,7 @@ instructor_shares as (
         instructor_id,
         gross_sales_usd,
         row_number() over (
-            partition by tenant_id, month_start_date order by gross_sales_usd desc, instructor_id
+            partition by tenant_id, month_start_date order by gross_sales_usd desc, instructor_id asc
         ) as sales_rank,
         count(*) over (partition by tenant_id, month_start_date) as instructor_count,
         sum(gross_sales_usd) over (partition by tenant_id, month_start_date) as total_gross_sales_usd
@@ -105,11 +105,20 @@ concentration as (
 ),
 
 months as (
-    select tenant_id, month_start_date from listing_months
+    select
+        tenant_id,
+        month_start_date
+    from listing_months
     union
-    select tenant_id, month_start_date from buyer_months
+    select
+        tenant_id,
+        month_start_date
+    from buyer_months
     union
-    select tenant_id, month_start_date from order_months
+    select
+        tenant_id,
+        month_start_date
+    from order_months
 ),
 
 final as (
@@ -122,7 +131,9 @@ final as (
         coalesce(listing_months.sell_through_30d_denominator, 0) as sell_through_30d_denominator,
         case
             when listing_months.sell_through_30d_denominator > 0
-                then cast(listing_months.sell_through_30d_numerator as double) / listing_months.sell_through_30d_denominator
+                then
+                    cast(listing_months.sell_through_30d_numerator as double)
+                    / listing_months.sell_through_30d_denominator
         end as sell_through_30d_rate,
         coalesce(listing_months.courses_sold, 0) as courses_sold,
         listing_months.median_days_to_first_sale,
@@ -154,7 +165,9 @@ final as (
         coalesce(concentration.instructor_gross_sales_usd, 0) as instructor_gross_sales_usd,
         case
             when concentration.instructor_gross_sales_usd > 0
-                then cast(concentration.top_decile_gross_sales_usd as double) / cast(concentration.instructor_gross_sales_usd as double)
+                then
+                    cast(concentration.top_decile_gross_sales_usd as double)
+                    / cast(concentration.instructor_gross_sales_usd as double)
         end as top_decile_sales_share,
         concentration.seller_hhi
     from months

@@ -8,25 +8,25 @@
 with
 
 {% for table_name, spec in tables.items() %}
-{{ table_name }} as (
-    select
-        '{{ table_name }}' as table_name,
-        load_id,
-        count(*) as rows_in_raw,
-        count(case when quarantine_reason is null then 1 end) as rows_used,
-        count(case when quarantine_reason is not null then 1 end) as rows_quarantined,
-        count(case when quarantine_reason = 'orphan' then 1 end) as quarantined_orphan,
-        count(case when quarantine_reason = 'unknown_enum' then 1 end) as quarantined_unknown_enum,
-        count(case when quarantine_reason = 'duplicate_person' then 1 end) as quarantined_duplicate_person,
-        count(case when quarantine_reason = 'parent_quarantined' then 1 end) as quarantined_parent,
-        {% if spec.malformed %}count(case when {{ spec.malformed }} then 1 end){% else %}0{% endif %}
-            as malformed_json_flagged,
-        {% if spec.tenant_mismatch %}count(case when {{ spec.tenant_mismatch }} then 1 end){% else %}0{% endif %}
-            as tenant_mismatch_flagged,
-        count(case when is_source_deleted then 1 end) as source_deleted_rows
-    from {{ ref('stg_platform__' ~ table_name) }}
-    group by load_id
-),
+    {{ table_name }} as (
+        select
+            '{{ table_name }}' as table_name,
+            load_id,
+            count(*) as rows_in_raw,
+            count(case when quarantine_reason is null then 1 end) as rows_used,
+            count(case when quarantine_reason is not null then 1 end) as rows_quarantined,
+            count(case when quarantine_reason = 'orphan' then 1 end) as quarantined_orphan,
+            count(case when quarantine_reason = 'unknown_enum' then 1 end) as quarantined_unknown_enum,
+            count(case when quarantine_reason = 'duplicate_person' then 1 end) as quarantined_duplicate_person,
+            count(case when quarantine_reason = 'parent_quarantined' then 1 end) as quarantined_parent,
+            {% if spec.malformed %}count(case when {{ spec.malformed }} then 1 end){% else %}0{% endif %}
+                as malformed_json_flagged,
+            {% if spec.tenant_mismatch %}count(case when {{ spec.tenant_mismatch }} then 1 end){% else %}0{% endif %}
+                as tenant_mismatch_flagged,
+            count(case when is_source_deleted then 1 end) as source_deleted_rows
+        from {{ ref('stg_platform__' ~ table_name) }}
+        group by load_id
+    ),
 {% endfor %}
 
 accounted as (
@@ -53,7 +53,10 @@ extract_log as (
 
 final as (
     select
-        {{ surrogate_key(['coalesce(accounted.table_name, extract_log.table_name)', 'coalesce(accounted.load_id, extract_log.load_id)']) }}
+        {{ surrogate_key([
+            'coalesce(accounted.table_name, extract_log.table_name)',
+            'coalesce(accounted.load_id, extract_log.load_id)',
+        ]) }}
             as table_load_key,
         0 as tenant_id,
         coalesce(accounted.table_name, extract_log.table_name) as table_name,

@@ -6,16 +6,16 @@
 with
 
 {% for table_name, spec in tables.items() %}
-{{ table_name }} as (
-    select
-        '{{ table_name }}' as table_name,
-        {{ spec.key }} as source_id,
-        {% if spec.tenant %}coalesce({{ spec.tenant }}, 0){% else %}0{% endif %} as tenant_id,
-        quarantine_reason,
-        load_id
-    from {{ ref('stg_platform__' ~ table_name) }}
-    where quarantine_reason is not null
-),
+    {{ table_name }} as (
+        select
+            '{{ table_name }}' as table_name,
+            {{ spec.key }} as source_id,
+            {% if spec.tenant %}coalesce({{ spec.tenant }}, 0){% else %}0{% endif %} as tenant_id,
+            quarantine_reason,
+            load_id
+        from {{ ref('stg_platform__' ~ table_name) }}
+        where quarantine_reason is not null
+    ),
 {% endfor %}
 
 unioned as (

@@ -8,7 +8,7 @@ renamed as (
     select
         id as integration_id,
         tenant_id,
-        lower(trim(provider)) as provider,
+        lower(trim(provider)) as integration_provider,
         created_at,
         _source_deleted_at as source_deleted_at,
         _source_deleted_at is not null as is_source_deleted,
