@@ -130,43 +130,61 @@ def build_candidate(
     version: str,
     checks: CheckSummary,
     manifest_path: Path | None = None,
+    storage_version: str = "v1.0.0",
 ) -> dict[str, int]:
     """Copy every served table into ``candidate`` under ``schema`` and audit the copy.
 
-    Audits: each table's row count equals the warehouse's; every mart has ``tenant_id``
-    and no table has a NULL ``tenant_id``. Returns table -> rows.
+    The candidate is written in DuckDB storage format ``storage_version`` so BI drivers
+    built on older DuckDB releases can open it. Audits: each table's row count equals
+    the warehouse's; every mart has ``tenant_id`` and no table has a NULL ``tenant_id``.
+    Returns table -> rows.
     """
     if not warehouse_path.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}")
-    con = duckdb.connect(str(candidate))
+    con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"attach '{warehouse_path}' as wh (read_only)")
+        con.execute(f"attach '{candidate}' as serving (storage_version '{storage_version}')")
         tables = discover_served_tables(con, "wh", manifest_path)
         if not any(t.kind == "mart" for t in tables):
             raise AuditFailed(f"no mart_* tables in {warehouse_path}: nothing to publish")
-        data_as_of = checks.data_as_of or warehouse_data_as_of(con, "wh")
-        con.execute(f'create schema "{schema}"')
+        target = f'serving."{schema}"'
+        con.execute(f"create schema {target}")
         counts: dict[str, int] = {}
         for table in tables:
             con.execute(
-                f'create table "{schema}"."{table.name}" as '
+                f'create table {target}."{table.name}" as '
                 f'select * from wh."{table.schema}"."{table.name}"'
             )
-            counts[table.name] = _audit_table(con, schema, table)
-        _write_metadata(con, schema, version, data_as_of, checks, counts)
+            counts[table.name] = _audit_table(con, target, table)
+        data_as_of = metrics_as_of(con, target, tables) or checks.data_as_of
+        data_as_of = data_as_of or warehouse_data_as_of(con, "wh")
+        _write_metadata(con, target, version, data_as_of, checks, counts)
         con.execute("detach wh")
-        con.execute("checkpoint")
+        con.execute("checkpoint serving")
+        con.execute("detach serving")
     finally:
         con.close()
     return counts
 
 
-def _audit_table(con: duckdb.DuckDBPyConnection, schema: str, table: ServedTable) -> int:
+def metrics_as_of(
+    con: duckdb.DuckDBPyConnection, target: str, tables: list[ServedTable]
+) -> datetime | None:
+    """The marts' as-of time (``as_of_at``, the metrics' cut-off), when they carry one."""
+    with_as_of = [t.name for t in tables if "as_of_at" in t.columns]
+    if not with_as_of:
+        return None
+    union = " union all ".join(f'select max(as_of_at) as a from {target}."{t}"' for t in with_as_of)
+    return _first(con.execute(f"select max(a) from ({union})").fetchone())
+
+
+def _audit_table(con: duckdb.DuckDBPyConnection, target: str, table: ServedTable) -> int:
     source = _first(
         con.execute(f'select count(*) from wh."{table.schema}"."{table.name}"').fetchone()
     )
-    copied = _first(con.execute(f'select count(*) from "{schema}"."{table.name}"').fetchone())
+    copied = _first(con.execute(f'select count(*) from {target}."{table.name}"').fetchone())
     if source != copied:
         raise AuditFailed(f"{table.name}: {copied} rows copied, {source} in the warehouse")
     if table.kind == "mart" and not table.has_tenant:
@@ -174,7 +192,7 @@ def _audit_table(con: duckdb.DuckDBPyConnection, schema: str, table: ServedTable
     if table.has_tenant:
         nulls = _first(
             con.execute(
-                f'select count(*) from "{schema}"."{table.name}" where tenant_id is null'
+                f'select count(*) from {target}."{table.name}" where tenant_id is null'
             ).fetchone()
         )
         if nulls:
@@ -184,7 +202,7 @@ def _audit_table(con: duckdb.DuckDBPyConnection, schema: str, table: ServedTable
 
 def _write_metadata(
     con: duckdb.DuckDBPyConnection,
-    schema: str,
+    target: str,
     version: str,
     data_as_of: datetime | None,
     checks: CheckSummary,
@@ -192,7 +210,7 @@ def _write_metadata(
 ) -> None:
     con.execute(
         f"""
-        create table "{schema}".{METADATA_TABLE} (
+        create table {target}.{METADATA_TABLE} (
             version varchar, published_at timestamptz, data_as_of timestamptz,
             checks_passed integer, checks_failed integer, table_name varchar, row_count bigint
         )
@@ -200,7 +218,7 @@ def _write_metadata(
     )
     published_at = datetime.now(UTC)
     con.executemany(
-        f'insert into "{schema}".{METADATA_TABLE} values (?, ?, ?, ?, ?, ?, ?)',
+        f"insert into {target}.{METADATA_TABLE} values (?, ?, ?, ?, ?, ?, ?)",
         [
             [version, published_at, data_as_of, checks.passed, checks.failed, name, rows]
             for name, rows in counts.items()
@@ -296,7 +314,13 @@ def publish_warehouse(
         try:
             with _timed(timings, "build_and_audit_serving_file"):
                 counts = build_candidate(
-                    warehouse_path, candidate, settings.serving_schema, version, checks, manifest
+                    warehouse_path,
+                    candidate,
+                    settings.serving_schema,
+                    version,
+                    checks,
+                    manifest,
+                    settings.serving_storage_version,
                 )
             with _timed(timings, "seal_version"):
                 _seal(candidate, final)

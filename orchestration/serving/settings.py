@@ -27,6 +27,11 @@ class ServingSettings(BaseSettings):
     serving_schema: str = Field(
         default="analytics", description="Schema holding the published tables (DuckDB and PG)."
     )
+    serving_storage_version: str = Field(
+        default="v1.0.0",
+        description="DuckDB storage format of the serving file: v1.0.0 opens in every DuckDB >= 1.0 "
+        "(Metabase's DuckDB driver, duckdb-engine).",
+    )
     pg_url: str | None = Field(
         default=None,
         description="PostgreSQL URL to publish to, e.g. postgresql://postgres@127.0.0.1:5432/warehouse. "

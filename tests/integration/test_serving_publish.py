@@ -61,7 +61,12 @@ def test_publish_copies_served_tables_read_only(setup):
     meta = con.execute(
         "select distinct version, checks_passed, checks_failed, data_as_of from analytics._publish_metadata"
     ).fetchall()
+    # readable by BI drivers on DuckDB 1.x, not only by this DuckDB
+    (tags,) = con.execute(
+        "select tags from duckdb_databases() where path is not null and not internal"
+    ).fetchone()
     con.close()
+    assert tags["storage_version"].startswith("v1.0.0")
     assert len(meta) == 1
     assert meta[0][:3] == (result.version, 12, 1)
     assert meta[0][3].isoformat().startswith("2026-11-01T06:00:00")
