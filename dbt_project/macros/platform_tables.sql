@@ -1,11 +1,11 @@
 {#- Every table the warehouse lands in raw: its staging model's key column, the column holding
-    its tenant (none when the table has no tenant of its own), and its malformed-JSON flag and tenant-mismatch flag where it has them. -#}
+    its tenant (none when the table has no tenant of its own), and its flags of kept-but-dirty rows (malformed JSON, tenant mismatch, unknown enum) where it has them. -#}
 {% macro platform_tables() -%}
     {{ return({
         'tenants': {'key': 'tenant_id', 'tenant': 'tenant_id', 'malformed': none},
-        'users': {'key': 'user_id', 'tenant': 'tenant_id', 'malformed': none},
+        'users': {'key': 'user_id', 'tenant': 'tenant_id', 'malformed': none, 'unknown_enum': 'is_unknown_role'},
         'instructor_profiles': {'key': 'instructor_profile_id', 'tenant': 'tenant_id', 'malformed': none},
-        'courses': {'key': 'course_id', 'tenant': 'tenant_id', 'malformed': none},
+        'courses': {'key': 'course_id', 'tenant': 'tenant_id', 'malformed': none, 'unknown_enum': 'is_unknown_status'},
         'ebooks': {'key': 'ebook_id', 'tenant': 'tenant_id', 'malformed': none},
         'subscriptions': {'key': 'subscription_id', 'tenant': 'tenant_id', 'malformed': none},
         'field_service_providers': {'key': 'provider_id', 'tenant': 'tenant_id', 'malformed': 'is_service_types_malformed'},

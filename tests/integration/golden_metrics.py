@@ -26,7 +26,6 @@ PAYMENT_STATUSES = {
     "refunded": "refunded",
     "partially_refunded": "partially_refunded",
 }
-COURSE_STATUSES = {"published": "published", "live": "published", "draft": "draft", "archived": "archived"}
 
 
 def cents(value: Decimal) -> Decimal:
@@ -267,8 +266,8 @@ class Golden:
             return out.setdefault((int(tenant), month.date()), {})
 
         c = src.courses.copy()
-        c["status_norm"] = c["status"].str.strip().str.lower().map(COURSE_STATUSES)
-        c = c[c["status_norm"].notna() & c["published_at"].notna()].copy()
+        # Every course with a publication time counts, whatever its (possibly unknown) status.
+        c = c[c["published_at"].notna()].copy()
         c["published_utc"] = utc(c["published_at"])
         p = self.revenue_payments()
         first_sale = p[p["product_type"] == "course"].groupby("product_id")["created_utc"].min()
@@ -338,8 +337,6 @@ class Golden:
         src = self.src
         payments_kept = set(self.payments["id"])
         all_payments = set(src.payments["id"])
-        course_status = src.courses["status"].str.strip().str.lower().map(COURSE_STATUSES)
-        courses_known = set(src.courses["id"][course_status.notna()])
         all_courses = set(src.courses["id"])
         out = {
             name: {"rows_in_raw": int(n), "orphan": 0, "unknown_enum": 0, "duplicate_person": 0, "parent": 0}
@@ -347,14 +344,10 @@ class Golden:
         }
         out["users"]["duplicate_person"] = len(src.users) - len(set(self.person_of.values()))
         out["payments"]["unknown_enum"] = len(src.payments) - len(self.payments)
-        out["courses"]["unknown_enum"] = int(course_status.isna().sum())
         out["refunds"]["orphan"] = int((~src.refunds["payment_id"].isin(all_payments)).sum())
         out["refunds"]["parent"] = int(
             (src.refunds["payment_id"].isin(all_payments) & ~src.refunds["payment_id"].isin(payments_kept)).sum()
         )
         out["community_posts"]["orphan"] = int((~src.posts["community_id"].isin(src.community_ids)).sum())
         out["assessment_attempts"]["orphan"] = int((~src.attempts["course_id"].isin(all_courses)).sum())
-        out["assessment_attempts"]["parent"] = int(
-            (src.attempts["course_id"].isin(all_courses) & ~src.attempts["course_id"].isin(courses_known)).sum()
-        )
         return out

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 from orchestration.cli import app
-from orchestration.transformation import transform
+from orchestration.transformation import TransformResult, transform
 
 sys.path.insert(0, str(Path(__file__).parent))
 from golden_metrics import Golden, Source  # noqa: E402
@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt")]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(source SQLite, warehouse DuckDB) after generate tiny -> extract -> transform."""
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, TransformResult]:
+    """(source SQLite, warehouse DuckDB, dbt build result) after generate tiny -> extract ->
+    transform."""
     root = tmp_path_factory.mktemp("golden")
     sqlite_path = root / "platform.sqlite"
     warehouse = root / "warehouse.duckdb"
@@ -45,9 +46,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
     settings = WarehouseSettings(data_dir=root, source_url=source, path=warehouse)
     outcome = transform(settings, target_path=root / "dbt_target")
-    assert outcome.success, "\n".join(outcome.failures)
-    assert outcome.statuses.get("error", 0) == 0 and outcome.statuses.get("fail", 0) == 0
-    return sqlite_path, warehouse
+    return sqlite_path, warehouse, outcome
+
+
+@pytest.fixture(scope="module")
+def built(pipeline: tuple[Path, Path, TransformResult]) -> tuple[Path, Path]:
+    assert pipeline[2].success, "\n".join(pipeline[2].failures)
+    return pipeline[0], pipeline[1]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +92,27 @@ def compare(rows: dict, expected: dict, name: str) -> None:
     for key, values in expected.items():
         for column, value in values.items():
             assert_close(rows[key][column], value, column, (name, key))
+
+
+def test_dbt_build_passes_every_test(pipeline: tuple[Path, Path, TransformResult]) -> None:
+    """`dbt build` on the tiny dataset: every model, snapshot, seed, data and unit test passes."""
+    outcome = pipeline[2]
+    assert outcome.success, "\n".join(outcome.failures)
+    assert set(outcome.statuses) <= {"success", "pass"}, outcome.statuses
+    assert outcome.statuses["pass"] >= 280  # data tests + unit tests
+    assert outcome.statuses["success"] >= 55  # seeds, snapshots, models
+    with duckdb.connect(str(pipeline[1]), read_only=True) as con:
+        marts = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('finance', 'marketplace', 'quality')"
+        ).fetchall()
+    assert {m for (m,) in marts} >= {
+        "finance.mart_learner_ltv",
+        "finance.mart_ltv_cohorts",
+        "finance.mart_instructor_pnl",
+        "marketplace.mart_marketplace_liquidity",
+        "quality.mart_data_quality",
+    }
 
 
 def test_as_of_is_the_latest_source_timestamp(golden: Golden, built: tuple[Path, Path]) -> None:

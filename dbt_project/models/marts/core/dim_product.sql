@@ -11,14 +11,13 @@ ebooks as (
     where quarantine_reason is null
 ),
 
+-- Every subscription and order is a product a payment may point at, quarantined ones too.
 subscriptions as (
     select * from {{ ref('stg_platform__subscriptions') }}
-    where quarantine_reason is null
 ),
 
 orders as (
     select * from {{ ref('stg_platform__field_service_orders') }}
-    where quarantine_reason is null
 ),
 
 products as (

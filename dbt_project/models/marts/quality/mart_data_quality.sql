@@ -23,6 +23,8 @@ with
                 as malformed_json_flagged,
             {% if spec.tenant_mismatch %}count(case when {{ spec.tenant_mismatch }} then 1 end){% else %}0{% endif %}
                 as tenant_mismatch_flagged,
+            {% if spec.unknown_enum %}count(case when {{ spec.unknown_enum }} then 1 end){% else %}0{% endif %}
+                as unknown_enum_flagged,
             count(case when is_source_deleted then 1 end) as source_deleted_rows
         from {{ ref('stg_platform__' ~ table_name) }}
         group by load_id
@@ -75,6 +77,7 @@ final as (
         coalesce(accounted.quarantined_parent, 0) as quarantined_parent,
         coalesce(accounted.malformed_json_flagged, 0) as malformed_json_flagged,
         coalesce(accounted.tenant_mismatch_flagged, 0) as tenant_mismatch_flagged,
+        coalesce(accounted.unknown_enum_flagged, 0) as unknown_enum_flagged,
         coalesce(extract_log.zero_dates_nulled, 0) as zero_dates_nulled,
         coalesce(extract_log.hard_deletes_detected, 0) as hard_deletes_detected,
         coalesce(accounted.source_deleted_rows, 0) as source_deleted_rows

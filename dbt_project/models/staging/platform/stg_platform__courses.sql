@@ -33,14 +33,17 @@ renamed as (
         coalesce(source.currency, tenants.default_currency) as currency_code,
         source.currency is null as is_currency_defaulted,
         source.status as source_status,
-        status_map.normalized_value as course_status,
+        -- A course is a dimension member that payments and activity point at: an unknown status
+        -- is flagged ('unknown'), not quarantined, so no fact loses its course.
+        coalesce(status_map.normalized_value, 'unknown') as course_status,
+        status_map.normalized_value is null as is_unknown_status,
         source.published_at,
         source.created_at,
         source.updated_at,
         source._source_deleted_at as source_deleted_at,
         source._source_deleted_at is not null as is_source_deleted,
         source._dlt_load_id as load_id,
-        case when status_map.normalized_value is null then 'unknown_enum' end as quarantine_reason
+        cast(null as varchar) as quarantine_reason
     from source
     left join tenants on source.tenant_id = tenants.tenant_id
     left join status_map on lower(trim(source.status)) = status_map.raw_value
