@@ -106,5 +106,7 @@ def print_publish(result) -> None:
             f"BI artefacts from the dbt manifest: {len(result.artefacts) - 1} LookML views and "
             f"dbt exposures in {result.artefacts[-1].parent}"
         )
+    if result.artefact_error:
+        console.print(f"warning: {result.artefact_error}")
     if result.pruned:
         console.print(f"Pruned {len(result.pruned)} old version(s).")

@@ -54,6 +54,7 @@ class PublishResult:
     pruned: list[Path] = field(default_factory=list)
     rolled_back_from: str | None = None
     artefacts: list[Path] = field(default_factory=list)
+    artefact_error: str | None = None
 
 
 @contextlib.contextmanager
@@ -330,16 +331,23 @@ def publish_warehouse(
         if settings.pg_url:
             from orchestration.serving.postgres import publish_version
 
-            with _timed(timings, "postgres_copy_audit_swap"):
-                postgres = publish_version(settings, final, version, pg_timings=timings)
+            try:
+                with _timed(timings, "postgres_copy_audit_swap"):
+                    postgres = publish_version(settings, final, version, pg_timings=timings)
+            except BaseException:
+                final.unlink(missing_ok=True)  # never served anywhere: not a version to keep
+                raise
         with _timed(timings, "swap_serving_file"):
             point_serving_file(final, serving_path)
         pruned = prune_versions(settings, version)
     timings["total"] = round(time.perf_counter() - started, 3)
-    artefacts = write_bi_artefacts(settings, manifest) if manifest and manifest.exists() else []
-    return PublishResult(
-        version, serving_path, final, counts, postgres, timings, pruned, artefacts=artefacts
-    )
+    result = PublishResult(version, serving_path, final, counts, postgres, timings, pruned)
+    if manifest and manifest.exists():
+        try:
+            result.artefacts = write_bi_artefacts(settings, manifest)
+        except (OSError, ValueError, KeyError) as exc:  # published already: report, don't fail
+            result.artefact_error = f"BI artefacts not written: {exc}"
+    return result
 
 
 def write_bi_artefacts(settings: ServingSettings, manifest_path: Path) -> list[Path]:

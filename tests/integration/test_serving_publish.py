@@ -181,3 +181,18 @@ def test_cli_publish_and_rollback(setup, tmp_path):
     out = runner.invoke(app, ["publish", "--checks", str(tmp_path / "nope.json")], env=env)
     assert out.exit_code == 2
     assert "no check results" in " ".join(out.output.split())
+
+
+def test_postgres_failure_keeps_the_previous_version_everywhere(setup):
+    import psycopg
+
+    warehouse, settings, checks = setup
+    first = publish_warehouse(warehouse, settings, checks)
+    build_warehouse(warehouse, mart_rows(seed=6))
+    broken = settings.model_copy(
+        update={"pg_url": "postgresql://postgres@127.0.0.1:5432/no_such_database_for_serving"}
+    )
+    with pytest.raises(psycopg.OperationalError):
+        publish_warehouse(warehouse, broken, checks)
+    assert current_version(settings) == first.version
+    assert [p.stem for p in list_versions(settings)] == [first.version]  # no orphan version
