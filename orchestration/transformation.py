@@ -150,6 +150,8 @@ def _has_transformed(warehouse_path: Path) -> bool:
 def _record_loads(warehouse_path: Path, pending: dict[str, list[str]]) -> None:
     import duckdb
 
+    if not pending:
+        return
     with duckdb.connect(str(warehouse_path)) as con:
         con.executemany(
             f"insert into {STATE_TABLE} values (?, ?, current_timestamp)",
