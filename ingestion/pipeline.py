@@ -42,6 +42,7 @@ from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS, PiiTreatment, TableSpe
 log = logging.getLogger("ingestion.extract")
 
 DATASET = "raw"
+SOURCE_NAME = "platform"
 EXTRACT_LOG = "_extract_log"
 DEFAULT_CHUNK_ROWS = 200_000
 Mode = Literal["full", "incremental", "reconcile", "replace"]
@@ -278,9 +279,14 @@ def landed_columns(
 
 def _existing_columns(table: str) -> dict[str, LandedType]:
     """The columns raw already holds for ``table``, per the pipeline's dlt schema."""
+    # The pipeline's stored schema: what earlier runs landed (the source's own schema object
+    # is only available while the source function runs, not while its resources do).
     try:
-        schema = dlt.current.source_schema()
+        pipeline = dlt.current.pipeline()
+        schema = pipeline.schemas[SOURCE_NAME] if SOURCE_NAME in pipeline.schemas else None
     except Exception:
+        schema = None
+    if schema is None:
         return {}
     if table not in schema.tables:
         return {}
@@ -565,7 +571,7 @@ def platform_source(
     context = ctx or ExtractContext(settings)
     names = list(tables) if tables is not None else list(TABLE_SPECS)
 
-    @dlt.source(name="platform", max_table_nesting=0, root_key=False)
+    @dlt.source(name=SOURCE_NAME, max_table_nesting=0, root_key=False)
     def platform() -> list[DltResource]:
         resources = [table_resource(TABLE_SPECS[n], context) for n in names if n in TABLE_SPECS]
         resources += [unspecified_resource(n, context) for n in unspecified]

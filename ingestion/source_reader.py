@@ -395,8 +395,9 @@ class SourceReader:
 
 
 def _connectorx_exact(column: SourceColumn) -> bool:
-    # connectorx returns every DECIMAL as decimal128(38, 10): exact only within that shape.
-    return (column.scale or 0) <= 10 and (column.precision or 0) - (column.scale or 0) <= 28
+    # connectorx returns every DECIMAL as decimal128(38, 10) through rust_decimal, whose 96-bit
+    # mantissa holds 28 digits: wider or finer decimals travel as text and are parsed exactly.
+    return (column.scale or 0) <= 10 and (column.precision or 0) <= 28
 
 
 def _sqlite_wire_type(name: str, columns: Sequence[SourceColumn]) -> pa.DataType | None:
