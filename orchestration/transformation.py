@@ -61,12 +61,22 @@ def _warehouse_env(warehouse_path: Path) -> Iterator[None]:
 
 
 def run_dbt(
-    args: list[str], warehouse_path: Path, target_path: Path | None = None
+    args: list[str],
+    warehouse_path: Path,
+    target_path: Path | None = None,
+    quiet: bool = False,
 ) -> TransformResult:
     """Run one dbt command (e.g. ``["build"]``) on the warehouse and summarise its results."""
     from dbt.cli.main import dbtRunner
 
-    full_args = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    full_args = [
+        *(["--quiet"] if quiet else []),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
     if target_path is not None:
         full_args += ["--target-path", str(target_path)]
     started = time.perf_counter()
@@ -167,13 +177,14 @@ def transform(
     incremental: bool = False,
     as_of: str | None = None,
     target_path: Path | None = None,
+    quiet: bool = False,
 ) -> TransformResult:
     """``dbt build`` the project on ``settings.warehouse_path``.
 
     ``incremental``: only what changed since the last transform (nothing when no table was
     loaded since); ``full_refresh``: rebuild incremental models from scratch; ``select``: dbt
     selectors, passed through; ``as_of``: the metrics' as-of time (ISO UTC), default: the
-    latest source timestamp in raw.
+    latest source timestamp in raw; ``quiet``: only errors on the console.
     """
     warehouse_path = settings.warehouse_path
     if not warehouse_path.exists():
@@ -198,7 +209,7 @@ def transform(
         args.append("--full-refresh")
     if as_of:
         args += ["--vars", f"{{as_of: '{as_of}'}}"]
-    result = run_dbt(args, warehouse_path, target_path)
+    result = run_dbt(args, warehouse_path, target_path, quiet=quiet)
     result.changed_tables = changed
     if result.success:
         _record_loads(warehouse_path, pending)

@@ -35,9 +35,7 @@ def daily_rates(
     """``(currency, date, usd_per_unit)`` for every generator currency and every date."""
     rows: list[tuple[str, date, Decimal]] = []
     for currency in CURRENCIES:
-        anchor = (Decimal(1) / Decimal(str(PRICE_LEVEL[currency]))).quantize(
-            QUANTUM, ROUND_HALF_UP
-        )
+        anchor = (Decimal(1) / Decimal(str(PRICE_LEVEL[currency]))).quantize(QUANTUM, ROUND_HALF_UP)
         rate = anchor
         day = first
         while day <= last:

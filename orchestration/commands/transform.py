@@ -25,7 +25,9 @@ def transform(
     ] = False,
     select: Annotated[
         list[str] | None,
-        typer.Option("--select", "-s", help="dbt node selection, e.g. marts.finance+ (repeatable)."),
+        typer.Option(
+            "--select", "-s", help="dbt node selection, e.g. marts.finance+ (repeatable)."
+        ),
     ] = None,
     as_of: Annotated[
         str | None,

@@ -125,7 +125,11 @@ class Golden:
         course_owner = dict(zip(src.courses["id"], src.courses["instructor_id"], strict=True))
         ebook_owner = dict(zip(src.ebooks["id"], src.ebooks["instructor_id"], strict=True))
         p["instructor_id"] = [
-            course_owner.get(pid) if kind == "course" else ebook_owner.get(pid) if kind == "ebook" else None
+            course_owner.get(pid)
+            if kind == "course"
+            else ebook_owner.get(pid)
+            if kind == "ebook"
+            else None
             for kind, pid in zip(p["product_type"], p["product_id"], strict=True)
         ]
         p["month"] = [
@@ -162,8 +166,8 @@ class Golden:
         p = p[p["status_norm"].isin(REVENUE) & (p["created_utc"] <= self.as_of)].copy()
         r = self.refunds[self.refunds["created_utc"] <= self.as_of]
         refunded = r.groupby("payment_id")["amount_usd"].apply(lambda s: sum(s, Decimal(0)))
-        p["refunded_usd"] = p["id"].map(refunded).apply(
-            lambda v: v if isinstance(v, Decimal) else Decimal(0)
+        p["refunded_usd"] = (
+            p["id"].map(refunded).apply(lambda v: v if isinstance(v, Decimal) else Decimal(0))
         )
         p["net_usd"] = p["amount_usd"] - p["refunded_usd"]
         return p
@@ -177,7 +181,11 @@ class Golden:
         for person, rows in p.groupby("person_id"):
             tenant = self.tenant_of_user[person]
             t0 = rows["created_utc"].min()
-            row = {"tenant_id": tenant, "first_paid_at": t0, "cohort_month": self.src.local_month(t0, tenant)}
+            row = {
+                "tenant_id": tenant,
+                "first_paid_at": t0,
+                "cohort_month": self.src.local_month(t0, tenant),
+            }
             for n in (30, 90, 365):
                 inside = rows[rows["created_utc"] < t0 + timedelta(days=n)]
                 row[f"ltv_{n}_usd"] = sum(inside["net_usd"], Decimal(0))
@@ -210,7 +218,9 @@ class Golden:
         p = p[p["instructor_id"].notna()].copy()
         share = {
             uid: Decimal(f"{float(v):.2f}")
-            for uid, v in zip(self.src.profiles["user_id"], self.src.profiles["revenue_share_pct"], strict=True)
+            for uid, v in zip(
+                self.src.profiles["user_id"], self.src.profiles["revenue_share_pct"], strict=True
+            )
         }
         rows: dict[tuple, dict] = {}
         zero = Decimal(0)
@@ -232,7 +242,11 @@ class Golden:
         po = po[po["paid_utc"] <= self.as_of]
         for rec in po.itertuples(index=False):
             rate = self.src.fx[(rec.currency, rec.paid_utc.date().isoformat())]
-            key = (int(rec.instructor_id), int(rec.tenant_id), self.src.local_month(rec.paid_utc, rec.tenant_id).date())
+            key = (
+                int(rec.instructor_id),
+                int(rec.tenant_id),
+                self.src.local_month(rec.paid_utc, rec.tenant_id).date(),
+            )
             rows.setdefault(key, blank())["payouts"] += cents(money(rec.amount) * rate)
         out: dict[tuple, dict] = {}
         for key, acc in rows.items():
@@ -252,7 +266,9 @@ class Golden:
         balance: dict[tuple, Decimal] = {}
         for (inst, tenant, _), row in out.items():
             balance[(inst, tenant)] = (
-                balance.get((inst, tenant), zero) + row["instructor_earnings_usd"] - row["payouts_paid_usd"]
+                balance.get((inst, tenant), zero)
+                + row["instructor_earnings_usd"]
+                - row["payouts_paid_usd"]
             )
         for (inst, tenant, _), row in out.items():
             row["balance_owed_usd"] = balance[(inst, tenant)]
@@ -272,7 +288,9 @@ class Golden:
         p = self.revenue_payments()
         first_sale = p[p["product_type"] == "course"].groupby("product_id")["created_utc"].min()
         c["first_sale"] = c["id"].map(first_sale)
-        c["month"] = [src.local_month(at, t) for at, t in zip(c["published_utc"], c["tenant_id"], strict=True)]
+        c["month"] = [
+            src.local_month(at, t) for at, t in zip(c["published_utc"], c["tenant_id"], strict=True)
+        ]
         for (tenant, month), rows in c.groupby(["tenant_id", "month"]):
             closed = rows[rows["published_utc"] + timedelta(days=30) <= as_of]
             sold_30 = closed[closed["first_sale"] < closed["published_utc"] + timedelta(days=30)]
@@ -297,8 +315,10 @@ class Golden:
                 selling_instructors=sellers,
                 buyer_seller_ratio=buyers / sellers if sellers else None,
             )
-            gross = rows[rows["instructor_id"].notna()].groupby("instructor_id")["amount_usd"].apply(
-                lambda s: sum(s, Decimal(0))
+            gross = (
+                rows[rows["instructor_id"].notna()]
+                .groupby("instructor_id")["amount_usd"]
+                .apply(lambda s: sum(s, Decimal(0)))
             )
             if len(gross):
                 total = sum(gross, Decimal(0))
@@ -315,12 +335,16 @@ class Golden:
         o["requested_utc"] = utc(o["requested_at"])
         o["matched_utc"] = utc(o["matched_at"])
         o = o[o["requested_utc"] <= as_of]
-        o["month"] = [src.local_month(at, t) for at, t in zip(o["requested_utc"], o["tenant_id"], strict=True)]
+        o["month"] = [
+            src.local_month(at, t) for at, t in zip(o["requested_utc"], o["tenant_id"], strict=True)
+        ]
         for (tenant, month), rows in o.groupby(["tenant_id", "month"]):
             within = rows[rows["matched_utc"] < rows["requested_utc"] + timedelta(hours=24)]
             matched = rows[rows["matched_utc"].notna()]
             hours = (matched["matched_utc"] - matched["requested_utc"]).dt.total_seconds() / 3600
-            cancelled = rows[(rows["status"].str.strip().str.lower() == "cancelled") & rows["matched_utc"].isna()]
+            cancelled = rows[
+                (rows["status"].str.strip().str.lower() == "cancelled") & rows["matched_utc"].isna()
+            ]
             r = row(tenant, month)
             r.update(
                 orders_requested=len(rows),
@@ -339,15 +363,28 @@ class Golden:
         all_payments = set(src.payments["id"])
         all_courses = set(src.courses["id"])
         out = {
-            name: {"rows_in_raw": int(n), "orphan": 0, "unknown_enum": 0, "duplicate_person": 0, "parent": 0}
+            name: {
+                "rows_in_raw": int(n),
+                "orphan": 0,
+                "unknown_enum": 0,
+                "duplicate_person": 0,
+                "parent": 0,
+            }
             for name, n in src.counts.items()
         }
         out["users"]["duplicate_person"] = len(src.users) - len(set(self.person_of.values()))
         out["payments"]["unknown_enum"] = len(src.payments) - len(self.payments)
         out["refunds"]["orphan"] = int((~src.refunds["payment_id"].isin(all_payments)).sum())
         out["refunds"]["parent"] = int(
-            (src.refunds["payment_id"].isin(all_payments) & ~src.refunds["payment_id"].isin(payments_kept)).sum()
+            (
+                src.refunds["payment_id"].isin(all_payments)
+                & ~src.refunds["payment_id"].isin(payments_kept)
+            ).sum()
         )
-        out["community_posts"]["orphan"] = int((~src.posts["community_id"].isin(src.community_ids)).sum())
-        out["assessment_attempts"]["orphan"] = int((~src.attempts["course_id"].isin(all_courses)).sum())
+        out["community_posts"]["orphan"] = int(
+            (~src.posts["community_id"].isin(src.community_ids)).sum()
+        )
+        out["assessment_attempts"]["orphan"] = int(
+            (~src.attempts["course_id"].isin(all_courses)).sum()
+        )
         return out

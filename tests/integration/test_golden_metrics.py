@@ -20,7 +20,7 @@ from orchestration.cli import app
 from orchestration.transformation import TransformResult, transform
 
 sys.path.insert(0, str(Path(__file__).parent))
-from golden_metrics import Golden, Source  # noqa: E402
+from golden_metrics import Golden, Source
 
 FX_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "fx_rates_daily.csv"
 RATIO_TOLERANCE = 1e-9
