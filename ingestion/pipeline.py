@@ -283,7 +283,7 @@ def _existing_columns(table: str) -> dict[str, LandedType]:
     # is only available while the source function runs, not while its resources do).
     try:
         pipeline = dlt.current.pipeline()
-        schema = pipeline.schemas[SOURCE_NAME] if SOURCE_NAME in pipeline.schemas else None
+        schema = pipeline.schemas.get(SOURCE_NAME, None)
     except Exception:
         schema = None
     if schema is None:
