@@ -1,0 +1,188 @@
+"""Benchmark: `warehouse extract` from MariaDB against a raw connectorx read, same run.
+
+Prints, for the `medium` payments and activity_logs tables:
+- rows/s of the project's extraction (into a fresh DuckDB raw) next to the ceiling
+  for a Python reader: a raw connectorx read of the same tables into Arrow plus a
+  DuckDB CTAS (target: the project reaches at least 60% of it);
+- peak RSS of the extraction process for `medium` and, with --large, for `large`
+  (target: large under 1.5x medium: memory follows the chunk size, not the table);
+- the time of a full load of every table and of the incremental run after
+  `generate --mutate --volume 0.01` (target: incremental under 10% of full).
+
+    uv run python bench/extract.py [--url mysql+pymysql://root@127.0.0.1:3306/] [--large]
+        [--large-database NAME]   # reuse a generated large database instead of building one
+
+Each extraction runs in its own child process, so peak RSS is that run's alone.
+Databases created here are dropped at the end; nothing is written to the working tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ingestion.generator import DefectRates, generate
+from ingestion.generator.mutate import mutate_source
+from ingestion.pipeline import run_extract
+from ingestion.settings import WarehouseSettings
+
+BENCH_TABLES = ["payments", "activity_logs"]
+PII_KEY = "bench-key"
+
+
+def child(source: str, warehouse: str, tables: list[str] | None) -> None:
+    """Run one extraction and print its seconds, rows and peak RSS as JSON."""
+    settings = WarehouseSettings(
+        data_dir=Path(warehouse).parent, source_url=source, path=Path(warehouse), pii_key=PII_KEY
+    )
+    summary = run_extract(settings, tables=tables)
+    if not summary.ok:
+        raise SystemExit(f"extract failed: {summary.failed}")
+    print(
+        json.dumps(
+            {
+                "seconds": summary.seconds,
+                "rows": sum(r.rows_read for r in summary.tables.values()),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def run_child(source: str, warehouse: Path, tables: list[str] | None) -> dict:
+    """One extraction in a fresh process."""
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--source",
+        source,
+        "--warehouse",
+        str(warehouse),
+    ]
+    if tables:
+        command += ["--tables", ",".join(tables)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"child failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ceiling(source: str, scratch: Path) -> tuple[int, float]:
+    """Rows and seconds of a raw connectorx read of BENCH_TABLES plus a DuckDB CTAS."""
+    import connectorx as cx
+
+    url = make_url(source).set(drivername="mysql", query={}).render_as_string(hide_password=False)
+    conn = duckdb.connect(str(scratch))
+    rows, started = 0, time.perf_counter()
+    for table in BENCH_TABLES:
+        arrow = cx.read_sql(url, f"select * from {table}", return_type="arrow")
+        conn.register("arrow_input", arrow)
+        conn.execute(f"create or replace table {table} as select * from arrow_input")
+        conn.unregister("arrow_input")
+        rows += arrow.num_rows
+        del arrow
+    seconds = time.perf_counter() - started
+    conn.close()
+    return rows, seconds
+
+
+def create_database(server: str, scale: str, manifest: Path) -> str:
+    """A fresh database of ``scale`` on the server; returns its URL."""
+    name = f"ing_bench_{scale}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(server)
+    with engine.begin() as conn:
+        conn.execute(text(f"create database `{name}` character set utf8mb4"))
+    engine.dispose()
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    started = time.perf_counter()
+    generate(url, seed=42, scale=scale, rates=DefectRates(), replace=True, manifest_path=manifest)
+    print(f"generated {scale} in {time.perf_counter() - started:.0f} s ({name})", flush=True)
+    return url
+
+
+def drop_database(server: str, url: str) -> None:
+    engine = create_engine(server)
+    with engine.begin() as conn:
+        conn.execute(text(f"drop database if exists `{make_url(url).database}`"))
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306/")
+    parser.add_argument("--large", action="store_true", help="also measure peak RSS on large")
+    parser.add_argument("--large-database", help="an existing generated large database to reuse")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    parser.add_argument("--warehouse", help=argparse.SUPPRESS)
+    parser.add_argument("--tables", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.source, args.warehouse, args.tables.split(",") if args.tables else None)
+        return
+
+    created: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:
+        work = Path(tmp)
+        try:
+            medium = create_database(args.url, "medium", work / "medium.manifest.json")
+            created.append(medium)
+
+            rows, seconds = ceiling(medium, work / "ceiling.duckdb")
+            project = run_child(medium, work / "bench_tables.duckdb", BENCH_TABLES)
+            ceiling_rate = rows / seconds
+            project_rate = project["rows"] / project["seconds"]
+            print(
+                f"ceiling  (connectorx read + DuckDB CTAS): {rows:,} rows in {seconds:.2f} s = {ceiling_rate:,.0f} rows/s"
+            )
+            print(
+                f"project  (warehouse extract)            : {project['rows']:,} rows in {project['seconds']:.2f} s = {project_rate:,.0f} rows/s"
+            )
+            print(f"ratio    {project_rate / ceiling_rate:.0%} of the ceiling (target >= 60%)")
+
+            print(f"peak RSS medium ({', '.join(BENCH_TABLES)}): {project['peak_rss_mb']:,.0f} MB")
+            if args.large or args.large_database:
+                if args.large_database:
+                    large = (
+                        make_url(args.url)
+                        .set(database=args.large_database)
+                        .render_as_string(hide_password=False)
+                    )
+                else:
+                    large = create_database(args.url, "large", work / "large.manifest.json")
+                    created.append(large)
+                big = run_child(large, work / "large.duckdb", BENCH_TABLES)
+                ratio = big["peak_rss_mb"] / project["peak_rss_mb"]
+                print(
+                    f"peak RSS large  ({big['rows']:,} rows): {big['peak_rss_mb']:,.0f} MB = "
+                    f"{ratio:.2f}x medium (target < 1.5x); {big['rows'] / big['seconds']:,.0f} rows/s"
+                )
+
+            full = run_child(medium, work / "all_tables.duckdb", None)
+            mutate_source(medium, work / "medium.manifest.json", volume=0.01)
+            incremental = run_child(medium, work / "all_tables.duckdb", None)
+            print(f"full load, every table : {full['rows']:,} rows in {full['seconds']:.2f} s")
+            print(
+                f"incremental after 1% mutate: {incremental['rows']:,} rows in "
+                f"{incremental['seconds']:.2f} s = {incremental['seconds'] / full['seconds']:.1%} "
+                "of the full load (target < 10%)"
+            )
+        finally:
+            for url in created:
+                drop_database(args.url, url)
+
+
+if __name__ == "__main__":
+    main()
