@@ -3,13 +3,16 @@
 Rules (ERROR, they gate everything downstream of the mart):
 
 - every mart row carries a tenant;
-- every ratio (a ``*_rate`` or ``*_share`` column) lies in [0, 1] and every stored
-  numerator is at most its denominator;
+- every ratio (a ``*_rate``, ``*_rate_<window>`` or ``*_share`` column) lies in [0, 1]
+  and every stored numerator is at most its denominator (``<x>_numerator`` against
+  ``<x>_denominator``, plus the pairs each mart names: matched orders against requested
+  ones, mature learners against the cohort, ...); the HHI lies in [0, 10,000];
 - LTV never decreases from 30 to 90 to 365 days for learners mature at the longer
   window, nor from 365 days to date;
 - an instructor month's take rate lies within what the revenue shares allow:
   0 <= take_rate <= 1 - min(revenue_share_pct) / 100;
-- data quality: rows read = rows landed + rows quarantined.
+- data quality: every raw row of a load is used or quarantined (rows_in_raw =
+  rows_used + rows_quarantined).
 
 Distributions (WARN, reported but never blocking) flag a mart whose shape drifted.
 A rule whose column is missing fails on ``expect_column_to_exist``: a renamed column
@@ -24,7 +27,7 @@ from typing import Any
 
 from expectations.validation import Severity, Suite, SuiteInputs
 
-RATIO = re.compile(r"(_rate|_share)$|^share_")
+RATIO = re.compile(r"_rate(_\w+)?$|_share$")
 NUMERATOR = re.compile(r"^(?P<stem>.+)_numerator$")
 
 
@@ -57,6 +60,48 @@ def common_rules(inputs: SuiteInputs) -> list[Any]:
                 )
             )
     return rules
+
+
+def _at_most(inputs: SuiteInputs, pairs: Sequence[tuple[str, str]]) -> list[Any]:
+    """``part <= whole`` for each (part, whole) pair (missing columns fail on existence)."""
+    import great_expectations.expectations as gxe
+
+    rules = _exist(inputs, *{c for pair in pairs for c in pair})
+    for part, whole in pairs:
+        rules.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=whole,
+                column_B=part,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            )
+        )
+    return rules
+
+
+def _liquidity_rules(inputs: SuiteInputs) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    pairs = [
+        ("courses_never_sold", "courses_published"),
+        ("orders_matched_within_24h", "orders_requested"),
+        ("orders_cancelled_without_match", "orders_requested"),
+        ("top_decile_gross_sales_usd", "instructor_gross_sales_usd"),
+    ]
+    return [
+        *_at_most(inputs, pairs),
+        *_exist(inputs, "seller_hhi"),
+        gxe.ExpectColumnValuesToBeBetween(column="seller_hhi", min_value=0, max_value=10_000),
+    ]
+
+
+def _cohort_rules(inputs: SuiteInputs) -> list[Any]:
+    pairs = [
+        ("mature_learners_365", "mature_learners_90"),
+        ("mature_learners_90", "mature_learners_30"),
+        ("mature_learners_30", "cohort_size"),
+    ]
+    return _at_most(inputs, pairs)
 
 
 def _learner_ltv_rules(inputs: SuiteInputs) -> list[Any]:
@@ -98,8 +143,10 @@ def _instructor_pnl_rules(inputs: SuiteInputs) -> list[Any]:
     )
     max_take = 1 - float(min_share) / 100 if min_share is not None else 1.0
     return [
-        *_exist(inputs, "take_rate", "net_sales_usd", "gross_sales_usd"),
-        gxe.ExpectColumnValuesToBeBetween(column="take_rate", min_value=0, max_value=max_take),
+        *_exist(inputs, "take_rate", "net_sales_usd", "gross_sales_usd", "platform_revenue_usd"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="take_rate_before_rounding", min_value=0, max_value=max_take
+        ),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="gross_sales_usd",
             column_B="net_sales_usd",
@@ -109,21 +156,36 @@ def _instructor_pnl_rules(inputs: SuiteInputs) -> list[Any]:
     ]
 
 
+# platform_revenue_usd is rounded to the cent, so take_rate may exceed the share's bound by
+# up to 0.005 / gross; the rule compares the rate with that half cent taken back.
+INSTRUCTOR_PNL_QUERY = """
+select
+    *,
+    case
+        when gross_sales_usd > 0
+            then (platform_revenue_usd - sign(platform_revenue_usd) * 0.005) / gross_sales_usd
+    end as take_rate_before_rounding
+from {relation}
+"""
+
+
 def _data_quality_rules(inputs: SuiteInputs) -> list[Any]:
     import great_expectations.expectations as gxe
 
     return [
-        *_exist(inputs, "rows_read", "rows_landed", "rows_quarantined"),
+        *_exist(inputs, "rows_in_raw", "rows_used", "rows_quarantined"),
         gxe.ExpectColumnPairValuesToBeEqual(
-            column_A="rows_read",
+            column_A="rows_in_raw",
             column_B="rows_accounted_for",
             ignore_row_if="either_value_is_missing",
         ),
+        gxe.ExpectColumnValuesToBeBetween(column="rows_quarantined", min_value=0),
     ]
 
 
+# No row disappears without a reason: every raw row of a load is used or quarantined.
 DATA_QUALITY_QUERY = """
-select *, rows_landed + rows_quarantined as rows_accounted_for from {relation}
+select *, rows_used + rows_quarantined as rows_accounted_for from {relation}
 """
 
 
@@ -160,9 +222,9 @@ def _with_common(
 #: mart -> (extra ERROR rules, batch query, WARN distribution builder)
 _MARTS: dict[str, tuple[Callable[[SuiteInputs], list[Any]] | None, str | None, Any]] = {
     "mart_learner_ltv": (_learner_ltv_rules, LEARNER_LTV_QUERY, _ltv_distribution),
-    "mart_ltv_cohorts": (None, None, None),
-    "mart_instructor_pnl": (_instructor_pnl_rules, None, _pnl_distribution),
-    "mart_marketplace_liquidity": (None, None, None),
+    "mart_ltv_cohorts": (_cohort_rules, None, None),
+    "mart_instructor_pnl": (_instructor_pnl_rules, INSTRUCTOR_PNL_QUERY, _pnl_distribution),
+    "mart_marketplace_liquidity": (_liquidity_rules, None, None),
     "mart_data_quality": (_data_quality_rules, DATA_QUALITY_QUERY, None),
 }
 

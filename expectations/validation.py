@@ -106,7 +106,8 @@ def run_suite(
     relation: str,
     docs_dir: Path | None = None,
 ) -> SuiteOutcome:
-    """Validate ``relation`` against ``suite``; with ``docs_dir``, also write its Data Docs page."""
+    """Validate ``relation`` against ``suite``; with ``docs_dir``, keep the result for the
+    Data Docs site (:func:`build_data_docs` renders it)."""
     import great_expectations as gx
 
     frame = read_batch(connection, suite, relation)
@@ -138,8 +139,23 @@ def run_suite(
             )
         )
     if docs_dir is not None:
-        outcome.docs_page = _build_docs(context, docs_dir)
+        outcome.docs_page = docs_index(docs_dir)
     return outcome
+
+
+def docs_index(docs_dir: Path) -> Path:
+    """The Data Docs site's front page."""
+    return docs_dir / "site" / "index.html"
+
+
+def build_data_docs(docs_dir: Path) -> Path:
+    """(Re)build the Data Docs site from every result kept under ``docs_dir``."""
+    context = _context(docs_dir)
+    try:
+        context.build_data_docs(site_names=["local_site"])
+    except Exception as exc:  # docs are a convenience: a broken page must not fail a check
+        log.warning("could not build Data Docs in %s: %s", docs_dir, exc)
+    return docs_index(docs_dir)
 
 
 def _context(docs_dir: Path | None) -> Any:
@@ -180,12 +196,3 @@ def _context(docs_dir: Path | None) -> Any:
             },
         )
     return gx.get_context(project_config=config, mode="ephemeral")
-
-
-def _build_docs(context: Any, docs_dir: Path) -> Path:
-    """(Re)build the Data Docs site and return its index page."""
-    try:
-        context.build_data_docs(site_names=["local_site"])
-    except Exception as exc:  # docs are a convenience: a broken page must not fail a check
-        log.warning("could not build Data Docs in %s: %s", docs_dir, exc)
-    return docs_dir / "site" / "index.html"

@@ -1,10 +1,10 @@
 """The extracted source tables as orchestration sees them: key, cursor and money column.
 
-Built from the platform schema (``ingestion.generator.schema``, the contract of
-``shared/SOURCE.md``) so that Dagster can describe and observe the source without a
-database connection. The cursor is the column an incremental load advances on
-(``updated_at`` where the table has one, else the append-only ``id``); the money
-column is the one whose sum the reconciliation check compares.
+The tables are the extractor's table specs (``ingestion.specs``); their columns come
+from the platform schema (``ingestion.generator.schema``, the contract of
+``shared/SOURCE.md``), so Dagster can describe and observe the source without a
+database connection. The cursor is the spec's (the primary key for tables re-read
+whole); the money column is the one whose sum the reconciliation check compares.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import Numeric, Table
-
-#: Tables that exist in the source but are never extracted (see ingestion/README.md).
-DARK_MATTER_TABLES = frozenset({"course_drip_schedules", "ads_governance_rules", "data_partitions"})
 
 
 @dataclass(frozen=True)
@@ -46,12 +43,12 @@ def _money_column(table: Table) -> str | None:
 def source_tables() -> tuple[SourceTable, ...]:
     """Every extracted table, in the source's load order."""
     from ingestion.generator.schema import metadata
+    from ingestion.specs import TABLE_SPECS
 
     tables = []
-    for table in metadata.tables.values():
-        if table.name in DARK_MATTER_TABLES:
-            continue
-        cursor = "updated_at" if "updated_at" in table.c else "id"
+    for spec in TABLE_SPECS.values():
+        table = metadata.tables[spec.name]
+        cursor = spec.cursor or spec.primary_key
         tables.append(
             SourceTable(
                 name=table.name,

@@ -19,6 +19,10 @@ from ingestion.settings import PROJECT_ROOT
 WRITER_TAG = "warehouse/writer"
 #: The op-level concurrency pool of the steps that write the warehouse (extract, dbt build).
 WRITER_POOL = "warehouse_writer"
+#: Run tag telling the dlt step how to extract: ``incremental`` (default) or ``reconcile``.
+EXTRACT_MODE_TAG = "warehouse/extract_mode"
+#: Run tag asking the dbt step for ``--full-refresh``.
+FULL_REFRESH_TAG = "warehouse/dbt_full_refresh"
 
 
 class OrchestrationSettings(BaseSettings):
@@ -30,6 +34,10 @@ class OrchestrationSettings(BaseSettings):
     incremental_cron: str = Field(default="0 * * * *", description="Hourly by default.")
     reconcile_cron: str = Field(default="30 2 * * *", description="Nightly by default.")
     report_cron: str = Field(default="0 6 * * 1", description="Weekly (Monday) by default.")
+    schedules_running: bool = Field(
+        default=False,
+        description="Start the schedules as soon as the daemon runs (off: switch on in the UI).",
+    )
     freshness_sla_hours: float = Field(
         default=26.0,
         description="A raw table is stale when its last successful load is older than this.",
@@ -45,6 +53,10 @@ class OrchestrationSettings(BaseSettings):
     gx_site_dir: Path = Field(
         default_factory=lambda: PROJECT_ROOT / "gx_site",
         description="Where the Great Expectations Data Docs site is built.",
+    )
+    dbt_target_dir: Path = Field(
+        default_factory=lambda: PROJECT_ROOT / "dbt_project" / "target",
+        description="dbt's artefacts (manifest, run results) for the Dagster definitions.",
     )
     dagster_home: Path = Field(
         default_factory=lambda: PROJECT_ROOT / ".dagster_home",

@@ -10,7 +10,7 @@ import pytest
 
 from expectations.marts import mart_suites
 from expectations.raw import raw_columns, raw_suite
-from expectations.validation import Severity, run_suite
+from expectations.validation import Severity, build_data_docs, run_suite
 from orchestration.catalog import source_table
 
 USERS_RAW = [
@@ -90,23 +90,35 @@ def test_ltv_rule_flags_exactly_the_decreasing_mature_learner(tmp_path: Path) ->
     outcome = run_suite(rules, con, "ltv", docs_dir=tmp_path / "gx")
     failed = [(f.expectation, f.kwargs["column_A"], f.unexpected_count) for f in outcome.failures]
     assert failed == [("expect_column_pair_values_a_to_be_greater_than_b", "mature_ltv_90_usd", 1)]
-    assert outcome.docs_page is not None and outcome.docs_page.exists()
+    assert outcome.docs_page is not None
+    assert build_data_docs(tmp_path / "gx") == outcome.docs_page
+    assert "marts.mart_learner_ltv.rules" in outcome.docs_page.read_text()
 
 
-@pytest.mark.parametrize(("take_rate", "passes"), [(0.63, True), (0.64, False), (-0.01, False)])
-def test_take_rate_bound_comes_from_the_lowest_revenue_share(
-    take_rate: float, passes: bool
+@pytest.mark.parametrize(
+    ("platform_revenue", "passes"),
+    [
+        ("19.20", True),  # 19.20 / 30.99 = 0.61955 > 0.6195, but only by the cent's rounding
+        ("19.21", False),  # (19.21 - 0.005) / 30.99 = 0.61972: more than any share allows
+        ("-1.00", False),
+    ],
+)
+def test_take_rate_bound_comes_from_the_lowest_live_revenue_share(
+    platform_revenue: str, passes: bool
 ) -> None:
     con = duckdb.connect()
     con.sql("create schema raw")
+    # Lowest live share 38.05% -> the platform keeps at most 61.95% of gross; the 20% profile
+    # was deleted at the source and no longer bounds anything.
     con.sql(
         "create table raw.instructor_profiles as select * from (values "
-        "(37.00, null::timestamp), (97.00, null), (20.00, now()::timestamp)) "
+        "(38.05, null::timestamp), (97.00, null), (20.00, now()::timestamp)) "
         "t(revenue_share_pct, _source_deleted_at)"
     )
     con.sql(
-        f"create table pnl as select 1 as tenant_id, {take_rate} as take_rate, "
-        "100.0 as gross_sales_usd, 90.0 as net_sales_usd"
+        f"create table pnl as select 1 as tenant_id, 30.99::decimal(12,2) as gross_sales_usd, "
+        f"30.99::decimal(12,2) as net_sales_usd, {platform_revenue}::decimal(12,2) as "
+        f"platform_revenue_usd, {platform_revenue} / 30.99 as take_rate"
     )
     outcome = run_suite(mart_suites("mart_instructor_pnl")[0], con, "pnl")
     assert outcome.success is passes, outcome.describe_failures()

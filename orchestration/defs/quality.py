@@ -1,0 +1,392 @@
+"""Asset checks that gate the graph: GX suites, reconciliation with the source, freshness.
+
+Severity is the contract: an ERROR check is *blocking*, so when it fails nothing
+downstream of its asset runs in that run and the run fails naming the check; a WARN
+check is reported (and alerted) but never blocks.
+
+- ``raw_suite`` (ERROR) on every ``raw/<table>``: the raw-layer contract (GX, raw.py);
+- ``reconciles_with_source`` (ERROR) on every ``raw/<table>``: source row count and
+  money sum equal raw's, minus rows whose hard delete was detected;
+- ``fresh_within_sla`` (WARN) on every ``raw/<table>``: last successful load and data
+  lag behind the source both within the configured SLA;
+- ``mart_rules`` (ERROR) and ``mart_distribution`` (WARN) on the marts (GX, marts.py).
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import dagster as dg
+from dagster import AssetCheckExecutionContext
+
+from expectations.marts import mart_suites
+from expectations.raw import raw_suite
+from expectations.validation import Severity, Suite, SuiteOutcome, build_data_docs, run_suite
+from ingestion.settings import WarehouseSettings
+from orchestration.catalog import SourceTable, source_tables
+from orchestration.config import OrchestrationSettings
+from orchestration.keys import raw_key
+from orchestration.source_db import TableProfile, profile_tables
+from orchestration.warehouse_db import relation_exists, warehouse_connection
+
+RAW_SUITE = "raw_suite"
+RECONCILIATION = "reconciles_with_source"
+FRESHNESS = "fresh_within_sla"
+MART_RULES = "mart_rules"
+MART_DISTRIBUTION = "mart_distribution"
+
+_SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
+
+
+@dataclass(frozen=True)
+class MartRelation:
+    """A mart's Dagster key and the DuckDB relation dbt builds it into."""
+
+    name: str
+    key: dg.AssetKey
+    schema: str
+    table: str
+
+    @property
+    def relation(self) -> str:
+        """``schema.table`` as the GX batch query reads it."""
+        return f"{self.schema}.{self.table}"
+
+
+def _selected_tables(context: AssetCheckExecutionContext, check_name: str) -> list[SourceTable]:
+    selected = {
+        k.asset_key.path[-1] for k in context.selected_asset_check_keys if k.name == check_name
+    }
+    return [t for t in source_tables() if t.name in selected]
+
+
+def _suite_result(
+    key: dg.AssetKey, check_name: str, suite: Suite, outcome: SuiteOutcome
+) -> dg.AssetCheckResult:
+    failures = outcome.describe_failures()
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=check_name,
+        passed=outcome.success,
+        severity=_SEVERITY[suite.severity],
+        description=failures or f"{suite.name}: all {len(outcome.results)} expectations hold",
+        metadata={
+            "suite": suite.name,
+            "rows": outcome.rows,
+            "expectations": len(outcome.results),
+            "failed_expectations": len(outcome.failures),
+            "failures": failures or "none",
+            "data_docs": str(outcome.docs_page) if outcome.docs_page else "not built",
+        },
+    )
+
+
+def _missing_result(
+    key: dg.AssetKey, check_name: str, severity: Severity, what: str
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=check_name,
+        passed=False,
+        severity=_SEVERITY[severity],
+        description=f"{what} does not exist in the warehouse",
+    )
+
+
+# -- raw: GX contract suites -------------------------------------------------------------
+
+
+def raw_suite_checks() -> dg.AssetChecksDefinition:
+    """One blocking GX suite per raw table, evaluated in one step over one connection."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                RAW_SUITE,
+                asset=raw_key(t.name),
+                blocking=True,
+                description=raw_suite(t.name, t.columns).description,
+            )
+            for t in source_tables()
+        ],
+        can_subset=True,
+        name="raw_suites",
+    )
+    def raw_suites(
+        context: AssetCheckExecutionContext,
+        warehouse: dg.ResourceParam[WarehouseSettings],
+        orchestration: dg.ResourceParam[OrchestrationSettings],
+    ) -> Iterable[dg.AssetCheckResult]:
+        """Validate each selected raw table against its contract suite (ERROR)."""
+        with warehouse_connection(warehouse.warehouse_path) as con:
+            for table in _selected_tables(context, RAW_SUITE):
+                suite = raw_suite(table.name, table.columns)
+                if not relation_exists(con, "raw", table.name):
+                    yield _missing_result(
+                        raw_key(table.name), RAW_SUITE, suite.severity, table.raw_relation
+                    )
+                    continue
+                outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
+                yield _suite_result(raw_key(table.name), RAW_SUITE, suite, outcome)
+        build_data_docs(orchestration.gx_site_dir)
+
+    return raw_suites
+
+
+# -- raw: reconciliation with the source --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawProfile:
+    """What raw holds for one table: live rows (not deleted at the source) and their money."""
+
+    rows: int
+    deleted: int
+    live_rows: int
+    live_money_sum: Decimal | None
+
+
+def profile_raw(con, table: SourceTable) -> RawProfile:
+    """Row counts and money sum of ``raw.<table>``, live rows being those not hard-deleted."""
+    money = f"sum({table.money_column}) filter (where _source_deleted_at is null)"
+    row = con.execute(
+        f"""
+        select
+            count(*),
+            count(*) filter (where _source_deleted_at is not null),
+            {money if table.money_column else "null"}
+        from {table.raw_relation}
+        """
+    ).fetchall()[0]
+    rows, deleted = int(row[0]), int(row[1])
+    live_sum = Decimal(str(row[2])).quantize(Decimal("0.01")) if row[2] is not None else None
+    return RawProfile(rows, deleted, rows - deleted, live_sum)
+
+
+def reconcile(source: TableProfile, raw: RawProfile) -> tuple[bool, str]:
+    """Exact equality of rows and money between the source and raw's live rows."""
+    problems = []
+    if source.row_count != raw.live_rows:
+        problems.append(
+            f"rows: source {source.row_count} != raw {raw.rows} - {raw.deleted} deleted "
+            f"= {raw.live_rows} (difference {raw.live_rows - source.row_count:+d})"
+        )
+    if (source.money_sum or Decimal(0)) != (raw.live_money_sum or Decimal(0)):
+        problems.append(f"money: source {source.money_sum} != raw {raw.live_money_sum}")
+    if problems:
+        return False, "; ".join(problems)
+    return True, f"{source.row_count} rows" + (
+        f", money {source.money_sum}" if source.money_sum is not None else ""
+    )
+
+
+def reconciliation_checks() -> dg.AssetChecksDefinition:
+    """One blocking reconciliation check per raw table: source = raw minus deletions."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                RECONCILIATION,
+                asset=raw_key(t.name),
+                blocking=True,
+                description=f"source.{t.name} row count"
+                + (f" and sum({t.money_column})" if t.money_column else "")
+                + f" equal raw.{t.name}'s, minus rows deleted at the source.",
+            )
+            for t in source_tables()
+        ],
+        can_subset=True,
+        name="reconciliation",
+    )
+    def reconciliation(
+        context: AssetCheckExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]
+    ) -> Iterable[dg.AssetCheckResult]:
+        """Compare each selected table's source profile with raw's (ERROR)."""
+        tables = _selected_tables(context, RECONCILIATION)
+        sources = {p.table: p for p in profile_tables(warehouse.resolved_source_url, tables)}
+        with warehouse_connection(warehouse.warehouse_path) as con:
+            for table in tables:
+                key = raw_key(table.name)
+                if not relation_exists(con, "raw", table.name):
+                    yield _missing_result(key, RECONCILIATION, Severity.ERROR, table.raw_relation)
+                    continue
+                source, raw = sources[table.name], profile_raw(con, table)
+                passed, description = reconcile(source, raw)
+                yield dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=RECONCILIATION,
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=description,
+                    metadata={
+                        "source_rows": source.row_count,
+                        "raw_rows": raw.rows,
+                        "raw_deleted_at_source": raw.deleted,
+                        "raw_live_rows": raw.live_rows,
+                        "money_column": table.money_column or "none",
+                        "source_money_sum": str(source.money_sum),
+                        "raw_money_sum": str(raw.live_money_sum),
+                    },
+                )
+
+    return reconciliation
+
+
+# -- raw: freshness against the SLA -------------------------------------------------------
+
+
+def _last_loads(con) -> dict[str, datetime]:
+    """Finish time of each table's last successful extract, from ``raw._extract_log``."""
+    if not relation_exists(con, "raw", "_extract_log"):
+        return {}
+    rows = con.execute(
+        "select table_name, max(finished_at) from raw._extract_log "
+        "where status = 'ok' group by table_name"
+    ).fetchall()
+    return {name: _as_utc(at) for name, at in rows if at is not None}
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def freshness_checks() -> dg.AssetChecksDefinition:
+    """One WARN freshness check per raw table against ``freshness_sla_hours``."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                FRESHNESS,
+                asset=raw_key(t.name),
+                blocking=False,
+                description=f"raw.{t.name} was loaded within the SLA and lags the source's "
+                f"max `{t.cursor}` by no more than the SLA.",
+            )
+            for t in source_tables()
+        ],
+        can_subset=True,
+        name="freshness",
+    )
+    def freshness(
+        context: AssetCheckExecutionContext,
+        warehouse: dg.ResourceParam[WarehouseSettings],
+        orchestration: dg.ResourceParam[OrchestrationSettings],
+    ) -> Iterable[dg.AssetCheckResult]:
+        """Age of each selected table's last load and its cursor lag behind the source (WARN)."""
+        sla = timedelta(hours=orchestration.freshness_sla_hours)
+        now = datetime.now(UTC)
+        tables = _selected_tables(context, FRESHNESS)
+        sources = {p.table: p for p in profile_tables(warehouse.resolved_source_url, tables)}
+        with warehouse_connection(warehouse.warehouse_path) as con:
+            loads = _last_loads(con)
+            for table in tables:
+                key = raw_key(table.name)
+                if not relation_exists(con, "raw", table.name):
+                    yield _missing_result(key, FRESHNESS, Severity.WARN, table.raw_relation)
+                    continue
+                raw_max = con.execute(
+                    f"select max({table.cursor}) from {table.raw_relation} "
+                    "where _source_deleted_at is null"
+                ).fetchall()[0][0]
+                yield _freshness_result(
+                    key,
+                    table,
+                    sla,
+                    now,
+                    loads.get(table.name),
+                    sources[table.name].max_cursor,
+                    raw_max,
+                )
+
+    return freshness
+
+
+def _freshness_result(key, table, sla, now, last_load, source_max, raw_max) -> dg.AssetCheckResult:
+    problems = []
+    if last_load is None:
+        problems.append("no successful load recorded in raw._extract_log")
+    elif now - last_load > sla:
+        problems.append(f"last load {last_load:%Y-%m-%d %H:%M} UTC is older than {sla}")
+    lag: timedelta | None = None
+    if isinstance(source_max, datetime) and isinstance(raw_max, datetime):
+        lag = max(source_max - raw_max, timedelta(0))
+        if lag > sla:
+            problems.append(f"raw's max {table.cursor} lags the source's by {lag}")
+    elif source_max is not None and raw_max is None:
+        problems.append("the source has rows that raw has none of")
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=FRESHNESS,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(problems) or "within the SLA",
+        metadata={
+            "sla_hours": sla.total_seconds() / 3600,
+            "last_load": str(last_load),
+            "source_max_cursor": str(source_max),
+            "raw_max_cursor": str(raw_max),
+            "lag_hours": lag.total_seconds() / 3600 if lag is not None else -1.0,
+        },
+    )
+
+
+# -- marts: GX business rules and distributions ---------------------------------------------
+
+
+def mart_checks(marts: Mapping[str, MartRelation]) -> list[dg.AssetChecksDefinition]:
+    """Per mart: a blocking GX rules check (ERROR) and, where defined, a distribution (WARN)."""
+    specs = []
+    for mart in marts.values():
+        for suite in mart_suites(mart.name):
+            specs.append(
+                dg.AssetCheckSpec(
+                    MART_RULES if suite.severity is Severity.ERROR else MART_DISTRIBUTION,
+                    asset=mart.key,
+                    blocking=suite.severity is Severity.ERROR,
+                    description=suite.description,
+                )
+            )
+    if not specs:
+        return []
+    by_key = {m.key: m for m in marts.values()}
+
+    @dg.multi_asset_check(specs=specs, can_subset=True, name="mart_suites")
+    def mart_suite_checks(
+        context: AssetCheckExecutionContext,
+        warehouse: dg.ResourceParam[WarehouseSettings],
+        orchestration: dg.ResourceParam[OrchestrationSettings],
+    ) -> Iterable[dg.AssetCheckResult]:
+        """Validate each selected mart against its rules and distribution suites."""
+        selected = context.selected_asset_check_keys
+        with warehouse_connection(warehouse.warehouse_path) as con:
+            for mart in by_key.values():
+                for suite in mart_suites(mart.name):
+                    name = MART_RULES if suite.severity is Severity.ERROR else MART_DISTRIBUTION
+                    if dg.AssetCheckKey(mart.key, name) not in selected:
+                        continue
+                    if not relation_exists(con, mart.schema, mart.table):
+                        yield _missing_result(mart.key, name, suite.severity, mart.relation)
+                        continue
+                    outcome = run_suite(suite, con, mart.relation, orchestration.gx_site_dir)
+                    yield _suite_result(mart.key, name, suite, outcome)
+        build_data_docs(orchestration.gx_site_dir)
+
+    return [mart_suite_checks]
+
+
+def build_defs(
+    warehouse: WarehouseSettings,
+    orchestration: OrchestrationSettings,
+    marts: Mapping[str, MartRelation],
+) -> dg.Definitions:
+    """Every quality check, bound to the settings they read."""
+    return dg.Definitions(
+        asset_checks=[
+            raw_suite_checks(),
+            reconciliation_checks(),
+            freshness_checks(),
+            *mart_checks(marts),
+        ],
+        resources={"warehouse": warehouse, "orchestration": orchestration},
+    )
