@@ -674,27 +674,56 @@ def run_extract(
             # A first load into an empty table needs no merge: append skips dlt's staging copy.
             if TABLE_SPECS[name].write_disposition == "merge" and not _table_has_rows(conn, name):
                 source.resources[name].apply_hints(write_disposition="append")
-        load_id = _run_pipeline(pipeline, source, ctx)
-        if mode == "reconcile":
-            from ingestion.reconcile import reconcile_tables
-
-            reconcile_id = reconcile_tables(pipeline, ctx, [TABLE_SPECS[n] for n in specified])
-            load_id = reconcile_id or load_id
         for name in missing:
             report = ctx.report(name)
             report.status, report.error = "failed", f"{name} is spec'd but not in the source"
-        summary = ExtractSummary(
-            load_id=load_id,
-            mode=mode,
-            source=reader.display_url,
-            warehouse=settings.warehouse_path,
-            tables=ctx.reports,
-            seconds=time.perf_counter() - started,
-        )
+        load_id = f"failed_{int(time.time() * 1e6)}"
+
+        def summarize() -> ExtractSummary:
+            return ExtractSummary(
+                load_id=load_id,
+                mode=mode,
+                source=reader.display_url,
+                warehouse=settings.warehouse_path,
+                tables=ctx.reports,
+                seconds=time.perf_counter() - started,
+            )
+
+        try:
+            with _quiet_expected_dlt_warnings():
+                load_id = _run_pipeline(pipeline, source, ctx)
+                if mode == "reconcile":
+                    from ingestion.reconcile import reconcile_tables
+
+                    specs = [TABLE_SPECS[n] for n in specified]
+                    load_id = reconcile_tables(pipeline, ctx, specs) or load_id
+        except ExtractError:
+            write_extract_log(conn, summarize())  # the failed run is on record too
+            raise
+        summary = summarize()
         write_extract_log(conn, summary)
         return summary
     finally:
         conn.close()
+
+
+class _HintOverrideFilter(logging.Filter):
+    """Drops dlt's warning that our column hints override Arrow's: they do so on purpose
+    (naive timestamps, declared precision)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "several column hints were different" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_expected_dlt_warnings() -> Iterator[None]:
+    dlt_log = logging.getLogger("dlt")
+    quiet = _HintOverrideFilter()
+    dlt_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        dlt_log.removeFilter(quiet)
 
 
 def _run_pipeline(pipeline: dlt.Pipeline, source: Any, ctx: ExtractContext) -> str:
