@@ -33,7 +33,7 @@ activity as (
         min(occurred_at) as first_activity_at,
         max(occurred_at) as last_activity_at,
         count(*) as activity_count
-    from {{ ref('stg_platform__activity_logs') }}
+    from {{ ref('fct_learning_activity') }}
     where course_id is not null
     group by user_id, course_id
 ),
