@@ -45,6 +45,7 @@ DATASET = "raw"
 SOURCE_NAME = "platform"
 EXTRACT_LOG = "_extract_log"
 DEFAULT_CHUNK_ROWS = 200_000
+DUCKDB_MEMORY_LIMIT = "512MB"
 Mode = Literal["full", "incremental", "reconcile", "replace"]
 RunMode = Literal["incremental", "reconcile"]
 
@@ -600,7 +601,9 @@ def platform_pipeline(
 def _open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path))
+        # DuckDB's buffer pool would otherwise grow towards 80% of RAM with the table being
+        # loaded; a fixed cap keeps the extractor's memory independent of table size.
+        return duckdb.connect(str(path), config={"memory_limit": DUCKDB_MEMORY_LIMIT})
     except duckdb.IOException as exc:
         raise ExtractError(
             f"cannot open the warehouse {path}: {str(exc).splitlines()[0]} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -149,7 +150,9 @@ def print_summary(summary: object) -> None:
             f"{r.seconds:.1f}",
             r.status,
         )
-    console.print(table, width=max(console.width, 150))
+    # A narrow (or non-) terminal would squeeze the ten columns into ellipses.
+    wide = console if console.width >= 150 else Console(width=150, highlight=False)
+    wide.print(table)
     for r in s.tables.values():  # type: ignore[attr-defined]
         if r.status != "ok":
             console.print(f"{r.table} failed: {r.error}", soft_wrap=True)
