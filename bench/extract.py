@@ -45,7 +45,7 @@ def child(source: str, warehouse: str, tables: list[str] | None) -> None:
     """Run one extraction and print its seconds, rows and peak RSS as JSON."""
     # Warm up on the smallest table into a scratch file: the timed run then measures the
     # extraction, not first-import costs (this machine sets PYTHONDONTWRITEBYTECODE).
-    scratch = Path(warehouse).with_suffix(".warmup.duckdb")
+    scratch = Path(warehouse).with_name(Path(warehouse).stem + "_warmup.duckdb")
     run_extract(
         WarehouseSettings(
             data_dir=scratch.parent, source_url=source, path=scratch, pii_key=PII_KEY

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -332,7 +333,17 @@ def _column_hints(columns: Sequence[SourceColumn]) -> list[dict[str, Any]]:
 
 
 def _with_row_ids(batch: pa.Table, key: str | None) -> pa.Table:
-    # The source key as text is unique per table and stable across loads.
+    """Append the bookkeeping columns: ``_source_deleted_at`` (NULL: the row exists) and
+    ``_dlt_id``, the source key as text (unique per table, stable across loads).
+
+    Both are real Arrow columns, so the file dlt writes already has the table's column
+    order (dlt appends ``_dlt_load_id`` last) and its normalize step imports the file as
+    is instead of rewriting every row (measured: ~5 s of 20 on medium).
+    """
+    batch = batch.append_column(
+        pa.field("_source_deleted_at", pa.timestamp("us")),
+        pa.nulls(batch.num_rows, pa.timestamp("us")),
+    )
     if key and key in batch.column_names:
         row_id = pc.cast(batch.column(key), pa.string())
     else:
@@ -588,7 +599,7 @@ def platform_pipeline(
     warehouse = settings.warehouse_path
     destination = dlt.destinations.duckdb(connection if connection is not None else str(warehouse))
     return dlt.pipeline(
-        pipeline_name=f"platform_{warehouse.stem}",
+        pipeline_name="platform_" + re.sub(r"[^A-Za-z0-9_]", "_", warehouse.stem),
         pipelines_dir=str(warehouse.parent / ".dlt_pipelines"),
         destination=destination,
         dataset_name=DATASET,
