@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 
 from ingestion.drift import BOOKKEEPING, Drift, LandedType, TableDriftError, detect_drift
@@ -247,7 +248,7 @@ def resolve_source_url(settings: WarehouseSettings) -> str:
     if settings.source_url:
         return settings.source_url
     with contextlib.suppress(Exception):
-        configured = dlt.secrets.get("sources.platform.credentials")
+        configured: Any = dlt.secrets.get("sources.platform.credentials")
         if configured:
             return str(configured)
     return settings.resolved_source_url
@@ -309,9 +310,9 @@ def _existing_columns(table: str) -> dict[str, LandedType]:
     return existing
 
 
-def _column_hints(columns: Sequence[SourceColumn]) -> list[dict[str, Any]]:
+def _column_hints(columns: Sequence[SourceColumn]) -> list[TColumnSchema]:
     # Arrow's naive timestamps would otherwise land as TIMESTAMPTZ: raw keeps wall values.
-    hints: list[dict[str, Any]] = [
+    hints: list[TColumnSchema] = [
         {
             "name": "_source_deleted_at",
             "data_type": "timestamp",
@@ -632,7 +633,8 @@ def _raw_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
 def _table_has_rows(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     if table not in _raw_tables(conn):
         return False
-    return conn.execute(f'select exists(select 1 from {DATASET}."{table}")').fetchone()[0]
+    row = conn.execute(f'select exists(select 1 from {DATASET}."{table}")').fetchone()
+    return bool(row and row[0])
 
 
 def plan_tables(
@@ -751,7 +753,8 @@ def _run_pipeline(pipeline: dlt.Pipeline, source: Any, ctx: ExtractContext) -> s
             if report.status == "ok":
                 report.status, report.error = "failed", f"load failed: {message}"
         raise ExtractError(f"the load into {pipeline.dataset_name} failed: {message}") from exc
-    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    counts = normalized.row_counts if normalized else {}
     for table, rows in counts.items():
         if table in ctx.reports:
             ctx.reports[table].rows_landed += rows

@@ -193,7 +193,8 @@ def reconcile_tables(
         load_id = info.loads_ids[-1] if info.loads_ids else None
     except Exception as exc:
         raise ExtractError(f"the reconcile load failed: {str(exc).splitlines()[0]}") from exc
-    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    counts = normalized.row_counts if normalized else {}
     for table, n in counts.items():
         if table in ctx.reports:
             ctx.reports[table].rows_landed += n

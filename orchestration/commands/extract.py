@@ -64,7 +64,7 @@ def extract(
 ) -> None:
     """Extract the platform database into raw: incremental by cursor, PII masked, nothing lost."""
     from ingestion.pii import PiiKeyError
-    from ingestion.pipeline import ExtractError, LogProgress, inventory, run_extract
+    from ingestion.pipeline import ExtractError, LogProgress, RunMode, inventory, run_extract
     from ingestion.source_reader import SourceError
 
     settings = build_settings(source, warehouse)
@@ -83,7 +83,7 @@ def extract(
             table.add_row(*row)
         console.print(table)
         return
-    mode = "reconcile" if reconcile else "incremental"
+    mode: RunMode = "reconcile" if reconcile else "incremental"
     try:
         if console.is_terminal:
             with Progress(
