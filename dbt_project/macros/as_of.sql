@@ -3,8 +3,8 @@
 {% macro as_of_override() -%}
     {%- set value = var('as_of', '') -%}
     {%- if value -%}
-        cast('{{ value | replace("T", " ") | replace("Z", "") }}' as timestamp)
+        cast('{{ value | replace("T", " ") | replace("Z", "") }}' as {{ dbt.type_timestamp() }})
     {%- else -%}
-        cast(null as timestamp)
+        cast(null as {{ dbt.type_timestamp() }})
     {%- endif -%}
 {%- endmacro %}

@@ -57,3 +57,16 @@
     select cast(generate_series as date) as date_day
     from generate_series(date '{{ start_date }}', date '{{ end_date }}', interval 1 day)
 {%- endmacro %}
+
+{#- ISO day of week of a date: Monday = 1 .. Sunday = 7. -#}
+{% macro iso_day_of_week(column) -%}
+    {{ return(adapter.dispatch('iso_day_of_week', 'platform_warehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(column) -%}
+    weekday({{ column }}) + 1
+{%- endmacro %}
+
+{% macro duckdb__iso_day_of_week(column) -%}
+    cast(extract(isodow from {{ column }}) as integer)
+{%- endmacro %}

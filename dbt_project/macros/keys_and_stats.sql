@@ -33,3 +33,16 @@
 {% macro duckdb__median(expression) -%}
     median(cast({{ expression }} as double))
 {%- endmacro %}
+
+{#- A double-precision float type (dbt's type_float is single precision on some engines). -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'platform_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro duckdb__type_double() -%}
+    double
+{%- endmacro %}

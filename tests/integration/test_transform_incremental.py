@@ -47,17 +47,17 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     target = tmp_path / "dbt_target"
     cli(tmp_path, "generate", "--scale", "tiny", "--source", source, "--replace")
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
-    first = transform(settings, target_path=target)
+    first = transform(settings, target_path=target, quiet=True)
     assert first.success, first.failures
     activity_before = totals(warehouse)[2]
 
     # Nothing was loaded since: nothing to do.
-    idle = transform(settings, incremental=True, target_path=target)
+    idle = transform(settings, incremental=True, target_path=target, quiet=True)
     assert idle.skipped and idle.changed_tables == []
 
     cli(tmp_path, "generate", "--mutate", "--volume", "0.05", "--source", source)
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
-    incremental = transform(settings, incremental=True, target_path=target)
+    incremental = transform(settings, incremental=True, target_path=target, quiet=True)
     assert incremental.success, incremental.failures
     assert incremental.changed_tables and "activity_logs" in incremental.changed_tables
     built = sum(incremental.statuses.values())
@@ -65,6 +65,6 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     after_incremental = totals(warehouse)
     assert after_incremental[2] > activity_before  # new activity appended
 
-    full = transform(settings, full_refresh=True, target_path=target)
+    full = transform(settings, full_refresh=True, target_path=target, quiet=True)
     assert full.success, full.failures
     assert totals(warehouse) == after_incremental

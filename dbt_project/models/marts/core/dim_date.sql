@@ -8,13 +8,13 @@ days as (
 final as (
     select
         date_day,
-        cast(extract(year from date_day) as integer) as calendar_year,
-        cast(extract(quarter from date_day) as integer) as calendar_quarter,
-        cast(extract(month from date_day) as integer) as calendar_month,
-        cast(extract(day from date_day) as integer) as day_of_month,
-        cast(extract(isodow from date_day) as integer) as iso_day_of_week,
+        cast(extract(year from date_day) as {{ dbt.type_int() }}) as calendar_year,
+        cast(extract(quarter from date_day) as {{ dbt.type_int() }}) as calendar_quarter,
+        cast(extract(month from date_day) as {{ dbt.type_int() }}) as calendar_month,
+        cast(extract(day from date_day) as {{ dbt.type_int() }}) as day_of_month,
+        {{ iso_day_of_week('date_day') }} as iso_day_of_week,
         {{ month_start('date_day') }} as month_start_date,
-        cast(extract(isodow from date_day) as integer) in (6, 7) as is_weekend
+        {{ iso_day_of_week('date_day') }} in (6, 7) as is_weekend
     from days
 )
 

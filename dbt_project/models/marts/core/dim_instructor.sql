@@ -26,9 +26,11 @@ final as (
         payout_currency,
         is_payout_currency_defaulted,
         version_number,
-        case when version_number = 1 then cast('1970-01-01 00:00:00' as timestamp) else dbt_valid_from end
+        case
+            when version_number = 1 then cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }}) else dbt_valid_from
+        end
             as valid_from,
-        coalesce(dbt_valid_to, cast('9999-12-31 00:00:00' as timestamp)) as valid_to,
+        coalesce(dbt_valid_to, cast('9999-12-31 00:00:00' as {{ dbt.type_timestamp() }})) as valid_to,
         dbt_valid_to is null as is_current
     from ranked
 )

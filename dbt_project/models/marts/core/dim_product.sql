@@ -45,8 +45,10 @@ products as (
         'subscription' as product_type,
         subscription_id as product_id,
         tenant_id,
-        subscription_plan || ' subscription ' || cast(subscription_id as {{ dbt.type_string() }}) as product_name,
-        cast(null as bigint) as instructor_id,
+        {{ dbt.concat([
+            'subscription_plan', "' subscription '", 'cast(subscription_id as ' ~ dbt.type_string() ~ ')'
+        ]) }} as product_name,
+        cast(null as {{ dbt.type_bigint() }}) as instructor_id,
         monthly_amount as list_price_amount,
         currency_code
     from subscriptions
@@ -55,8 +57,8 @@ products as (
         'service_order' as product_type,
         order_id as product_id,
         tenant_id,
-        service_type || ' order ' || cast(order_id as {{ dbt.type_string() }}) as product_name,
-        cast(null as bigint) as instructor_id,
+        {{ dbt.concat(['service_type', "' order '", 'cast(order_id as ' ~ dbt.type_string() ~ ')']) }} as product_name,
+        cast(null as {{ dbt.type_bigint() }}) as instructor_id,
         quoted_amount as list_price_amount,
         currency_code
     from orders

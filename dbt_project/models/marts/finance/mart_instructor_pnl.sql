@@ -132,7 +132,9 @@ final as (
         net_sales_usd - instructor_earnings_usd as platform_revenue_usd,
         case
             when gross_sales_usd <> 0
-                then cast(net_sales_usd - instructor_earnings_usd as double) / cast(gross_sales_usd as double)
+                then
+                    cast(net_sales_usd - instructor_earnings_usd as {{ type_double() }})
+                    / cast(gross_sales_usd as {{ type_double() }})
         end as take_rate,
         processor_fees_usd,
         net_sales_usd - instructor_earnings_usd - processor_fees_usd as contribution_margin_usd,

@@ -33,7 +33,7 @@ final as (
             case
                 when
                     mature_learners_{{ n }} > 0
-                    then cast(ltv_{{ n }}_mature_sum_usd as double) / mature_learners_{{ n }}
+                    then cast(ltv_{{ n }}_mature_sum_usd as {{ type_double() }}) / mature_learners_{{ n }}
             end as avg_ltv_{{ n }}_usd,
             median_ltv_{{ n }}_usd,
         {%- endfor %}

@@ -97,8 +97,8 @@ concentration as (
         sum(case when sales_rank <= ceil(instructor_count * 0.1) then gross_sales_usd else 0 end)
             as top_decile_gross_sales_usd,
         sum(
-            (cast(gross_sales_usd as double) / cast(total_gross_sales_usd as double) * 100)
-            * (cast(gross_sales_usd as double) / cast(total_gross_sales_usd as double) * 100)
+            (cast(gross_sales_usd as {{ type_double() }}) / cast(total_gross_sales_usd as {{ type_double() }}) * 100)
+            * (cast(gross_sales_usd as {{ type_double() }}) / cast(total_gross_sales_usd as {{ type_double() }}) * 100)
         ) as seller_hhi
     from instructor_shares
     group by tenant_id, month_start_date
@@ -132,7 +132,7 @@ final as (
         case
             when listing_months.sell_through_30d_denominator > 0
                 then
-                    cast(listing_months.sell_through_30d_numerator as double)
+                    cast(listing_months.sell_through_30d_numerator as {{ type_double() }})
                     / listing_months.sell_through_30d_denominator
         end as sell_through_30d_rate,
         coalesce(listing_months.courses_sold, 0) as courses_sold,
@@ -140,25 +140,27 @@ final as (
         coalesce(listing_months.courses_never_sold, 0) as courses_never_sold,
         case
             when listing_months.courses_published > 0
-                then cast(listing_months.courses_never_sold as double) / listing_months.courses_published
+                then cast(listing_months.courses_never_sold as {{ type_double() }}) / listing_months.courses_published
         end as never_sold_share,
         coalesce(buyer_months.paying_people, 0) as paying_people,
         coalesce(buyer_months.selling_instructors, 0) as selling_instructors,
         case
             when buyer_months.selling_instructors > 0
-                then cast(buyer_months.paying_people as double) / buyer_months.selling_instructors
+                then cast(buyer_months.paying_people as {{ type_double() }}) / buyer_months.selling_instructors
         end as buyer_seller_ratio,
         coalesce(order_months.orders_requested, 0) as orders_requested,
         coalesce(order_months.orders_matched_within_24h, 0) as orders_matched_within_24h,
         case
             when order_months.orders_requested > 0
-                then cast(order_months.orders_matched_within_24h as double) / order_months.orders_requested
+                then cast(order_months.orders_matched_within_24h as {{ type_double() }}) / order_months.orders_requested
         end as fill_rate_24h,
         order_months.median_hours_to_match,
         coalesce(order_months.orders_cancelled_without_match, 0) as orders_cancelled_without_match,
         case
             when order_months.orders_requested > 0
-                then cast(order_months.orders_cancelled_without_match as double) / order_months.orders_requested
+                then
+                    cast(order_months.orders_cancelled_without_match as {{ type_double() }})
+                    / order_months.orders_requested
         end as cancelled_without_match_share,
         coalesce(concentration.instructors_with_sales, 0) as instructors_with_sales,
         coalesce(concentration.top_decile_gross_sales_usd, 0) as top_decile_gross_sales_usd,
@@ -166,8 +168,8 @@ final as (
         case
             when concentration.instructor_gross_sales_usd > 0
                 then
-                    cast(concentration.top_decile_gross_sales_usd as double)
-                    / cast(concentration.instructor_gross_sales_usd as double)
+                    cast(concentration.top_decile_gross_sales_usd as {{ type_double() }})
+                    / cast(concentration.instructor_gross_sales_usd as {{ type_double() }})
         end as top_decile_sales_share,
         concentration.seller_hhi
     from months

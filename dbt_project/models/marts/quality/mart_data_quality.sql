@@ -45,10 +45,10 @@ extract_log as (
         max(mode) as extract_mode,
         max(status) as extract_status,
         max(finished_at) as extracted_at,
-        cast(sum(rows_read) as bigint) as rows_read,
-        cast(sum(rows_landed) as bigint) as rows_landed,
-        cast(sum(zero_dates_nulled) as bigint) as zero_dates_nulled,
-        cast(sum(deletes_detected) as bigint) as hard_deletes_detected
+        cast(sum(rows_read) as {{ dbt.type_bigint() }}) as rows_read,
+        cast(sum(rows_landed) as {{ dbt.type_bigint() }}) as rows_landed,
+        cast(sum(zero_dates_nulled) as {{ dbt.type_bigint() }}) as zero_dates_nulled,
+        cast(sum(deletes_detected) as {{ dbt.type_bigint() }}) as hard_deletes_detected
     from {{ source('platform', '_extract_log') }}
     group by table_name, load_id
 ),

@@ -15,7 +15,7 @@ renamed as (
         metadata as metadata_json,
         metadata is not null and not {{ json_is_valid('metadata') }} as is_metadata_malformed,
         {{ json_text('metadata', '$.theme') }} as theme,
-        cast({{ json_text('metadata', '$.max_members') }} as integer) as max_members,
+        cast({{ json_text('metadata', '$.max_members') }} as {{ dbt.type_int() }}) as max_members,
         {{ json_text('metadata', '$.tags[0]') }} as primary_tag,
         created_at,
         archived_at,
@@ -23,7 +23,7 @@ renamed as (
         _source_deleted_at as source_deleted_at,
         _source_deleted_at is not null as is_source_deleted,
         _dlt_load_id as load_id,
-        cast(null as varchar) as quarantine_reason
+        cast(null as {{ dbt.type_string() }}) as quarantine_reason
     from source
 )
 

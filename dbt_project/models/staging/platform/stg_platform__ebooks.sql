@@ -26,7 +26,7 @@ renamed as (
         source._source_deleted_at as source_deleted_at,
         source._source_deleted_at is not null as is_source_deleted,
         source._dlt_load_id as load_id,
-        cast(null as varchar) as quarantine_reason
+        cast(null as {{ dbt.type_string() }}) as quarantine_reason
     from source
     left join tenants on source.tenant_id = tenants.tenant_id
 )

@@ -43,7 +43,7 @@ renamed as (
         -- access_notes (gate codes) are deliberately not carried forward.
         source.metadata is not null and not {{ json_is_valid('source.metadata') }} as is_metadata_malformed,
         {{ json_text('source.metadata', '$.urgency') }} as urgency,
-        cast({{ json_text('source.metadata', '$.estimated_hours') }} as integer) as estimated_hours,
+        cast({{ json_text('source.metadata', '$.estimated_hours') }} as {{ dbt.type_int() }}) as estimated_hours,
         source.requested_at,
         source.matched_at,
         source.completed_at,

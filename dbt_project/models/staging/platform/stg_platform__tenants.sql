@@ -16,7 +16,7 @@ renamed as (
         _source_deleted_at as source_deleted_at,
         _source_deleted_at is not null as is_source_deleted,
         _dlt_load_id as load_id,
-        cast(null as varchar) as quarantine_reason
+        cast(null as {{ dbt.type_string() }}) as quarantine_reason
     from source
 )
 
