@@ -34,17 +34,12 @@ from ingestion.pipeline import (
     _raw_tables,
     _with_row_ids,
     landed_columns,
+    row_hash,
 )
 from ingestion.source_reader import ReadStats
 from ingestion.specs import TableSpec
 
 IN_LIST_SIZE = 1_000
-
-
-def _row_hash(alias: str, columns: Sequence[str]) -> str:
-    # chr(31) (unit separator) cannot occur in the values' text by accident; NULL gets a marker.
-    parts = ", ".join(f"coalesce(cast({alias}.\"{c}\" as varchar), '\\N')" for c in columns)
-    return f"md5(concat_ws(chr(31), {parts}))"
 
 
 def _append_cursor(pipeline: dlt.Pipeline, table: str) -> int | None:
@@ -80,7 +75,7 @@ def _reconcile_rows(spec: TableSpec, ctx: ExtractContext, key_limit: int | None)
         live += f' and "{raw_key}" <= {key_limit})' if key_limit is not None else ")"
         cur.execute("create or replace temp table reconcile_source_keys (k bigint)")
         limit = f"{reader.quote(key)} <= {key_limit}" if key_limit is not None else None
-        ranges = list(reader.key_ranges(spec.name, key, limit, ctx.chunk_rows, stats))
+        _, ranges = reader.key_ranges(spec.name, key, limit, ctx.chunk_rows, stats)
         hints = dlt.mark.make_hints(columns=_column_hints(columns))
         first = True
         for lo, hi in ranges:
@@ -103,7 +98,7 @@ def _reconcile_rows(spec: TableSpec, ctx: ExtractContext, key_limit: int | None)
                 f'select s."{raw_key}" from reconcile_batch s '
                 f'join {DATASET}."{spec.name}" r on r."{raw_key}" = s."{raw_key}" '
                 f"where r._source_deleted_at is null "
-                f"and {_row_hash('s', compared)} <> {_row_hash('r', compared)}"
+                f"and {row_hash('s', compared)} <> {row_hash('r', compared)}"
             ).to_arrow_table()
             cur.unregister("reconcile_batch")
             ids = changed.column(0) if changed.num_rows else pa.array([], pa.int64())

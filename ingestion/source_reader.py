@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,21 +314,24 @@ class SourceReader:
 
     def key_ranges(
         self, table: str, key: str, where: str | None, chunk_rows: int, stats: ReadStats
-    ) -> Iterator[tuple[int, int]]:
-        """Half-open key ranges ``(lo, hi]`` holding about ``chunk_rows`` matching rows each."""
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """How many rows match, and half-open key ranges ``(lo, hi]`` of about
+        ``chunk_rows`` matching rows each (sized from the key density)."""
         q = self.quote(key)
         sql = f"SELECT MIN({q}), MAX({q}), COUNT(*) FROM {self.quote(table)}"
         low, high, count = self.scalar_row(f"{sql} WHERE {where}" if where else sql, table, stats)
         if not count:
-            return
+            return 0, []
         low, high, count = int(low), int(high), int(count)
         span = high - low + 1
         step = max(1, -(-span * chunk_rows // count))
+        ranges: list[tuple[int, int]] = []
         lo = low - 1
         while lo < high:
             hi = min(lo + step, high)
-            yield lo, hi
+            ranges.append((lo, hi))
             lo = hi
+        return count, ranges
 
     def _with_retries(self, table: str, action: Callable[[], Any], stats: ReadStats) -> Any:
         attempt = 0
