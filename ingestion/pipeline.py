@@ -772,6 +772,7 @@ def run_extract(
         return summary
     finally:
         conn.close()
+        reader.close()
 
 
 class _HintOverrideFilter(logging.Filter):

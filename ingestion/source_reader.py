@@ -184,6 +184,7 @@ class SourceReader:
         self.backoff_seconds = backoff_seconds
         self.on_retry = on_retry
         self._snapshot: _Snapshot | None = None
+        self._engine: Any = None
         if self.dialect == "mysql":
             query = dict(parsed.query)
             query.setdefault("charset", "utf8mb4")
@@ -249,6 +250,12 @@ class SourceReader:
         """The primary key columns of ``table`` (empty when it has none)."""
         return self._inspect().primary_key(table)
 
+    def close(self) -> None:
+        """Release the pooled connection of the small queries."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     # -- reads ----------------------------------------------------------------------------------------
 
     def quote(self, name: str) -> str:
@@ -303,10 +310,13 @@ class SourceReader:
 
         def fetch() -> list[Any]:
             if self.dialect == "mysql":
-                import connectorx as cx
-
-                result = cx.read_sql(self.connectorx_url, sql, return_type="arrow")
-                return [result.column(i)[0].as_py() for i in range(result.num_columns)]
+                # One pooled connection for the many small queries: connectorx would open a
+                # new connection (and handshake) for each.
+                if self._engine is None:
+                    self._engine = create_engine(self.sqlalchemy_url, pool_pre_ping=True)
+                with self._engine.connect() as conn:
+                    row = conn.exec_driver_sql(sql).fetchone()
+                return list(row) if row is not None else []
             with sqlite3.connect(self.sqlite_path) as conn:
                 return list(conn.execute(sql).fetchone())
 
