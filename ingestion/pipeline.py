@@ -357,6 +357,10 @@ def _with_row_ids(batch: pa.Table, key: str | None) -> pa.Table:
     return batch.append_column("_dlt_id", row_id)
 
 
+def _empty_batch(columns: Sequence[SourceColumn]) -> pa.Table:
+    return pa.table({c.name: pa.array([], c.arrow_type) for c in columns})
+
+
 def row_hash(alias: str, columns: Sequence[str]) -> str:
     """SQL for an md5 of ``columns`` of ``alias``, the same text whichever side it reads."""
     # chr(31) (unit separator) cannot occur in the values' text by accident; NULL gets a marker.
@@ -528,6 +532,10 @@ def _table_rows(spec: TableSpec, ctx: ExtractContext) -> Iterator[Any]:
             batch = _with_row_ids(batch, spec.primary_key)
             yield dlt.mark.with_hints(batch, hints) if first else batch
             first = False
+        if first and not existing:
+            # An empty source table still gets its raw table: dbt's sources must exist.
+            empty = mask_pii(_empty_batch(columns), spec, ctx.pii_key)
+            yield dlt.mark.with_hints(_with_row_ids(empty, spec.primary_key), hints)
         if spec.cursor and newest is not None:
             state["cursor"] = _cursor_to_state(newest)
     except (SourceError, TableDriftError) as exc:
@@ -581,6 +589,8 @@ def _unspecified_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
             ctx.progress.rows_read(table, batch.num_rows)
             yield dlt.mark.with_hints(batch, hints) if first else batch
             first = False
+        if first:
+            yield dlt.mark.with_hints(_with_row_ids(_empty_batch(columns), key), hints)
     except SourceError as exc:
         report.status, report.error = "failed", str(exc)
     finally:

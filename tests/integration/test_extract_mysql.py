@@ -76,11 +76,13 @@ def test_mysql_types_round_trip_into_raw(mysql_database, tmp_path) -> None:
          NULL, '', '{"b": null}', '{"malformed": ', 0, NULL, NULL)
         """,
     )
+    execute(url, "CREATE TABLE empty_probe (id INT PRIMARY KEY, note VARCHAR(8))")
     settings = settings_for(tmp_path, url)
     summary = run_extract(settings)
+    assert summary.unspecified == ["empty_probe", "type_probe"]
+    assert raw_count(settings.warehouse_path, "empty_probe") == 0  # exists, empty
     report = summary.tables["type_probe"]
     assert (report.status, report.specified, report.mode) == ("ok", False, "replace"), report.error
-    assert summary.unspecified == ["type_probe"]
     assert report.zero_dates_nulled == 2
 
     rows = warehouse_rows(
