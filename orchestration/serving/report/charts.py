@@ -36,9 +36,14 @@ USD = FuncFormatter(lambda v, _: f"${v:,.0f}")
 
 
 def ltv_curves(curves: pd.DataFrame, last_cohorts: int = 12) -> str:
-    """Average LTV (mature learners) at 0/30/90/365 days, one line per cohort month."""
+    """Average LTV (mature learners) at 0/30/90/365 days, one line per cohort month (at most
+    ``last_cohorts`` of them, evenly spaced back from the newest)."""
     fig, ax = plt.subplots(figsize=(8, 4))
-    cohorts = sorted(curves["cohort_month"].unique())[-last_cohorts:]
+    # evenly spaced back from the newest, so old cohorts show the long horizons too
+    points = curves.groupby("cohort_month")["horizon_days"].count()
+    everything = sorted(points[points >= 2].index)  # cohorts mature at 30 days at least
+    step = max(1, -(-len(everything) // last_cohorts))
+    cohorts = everything[::-1][::step][:last_cohorts][::-1]
     cmap = plt.get_cmap("viridis")
     for i, cohort in enumerate(cohorts):
         line = curves[curves["cohort_month"] == cohort].sort_values("horizon_days")
