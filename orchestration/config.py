@@ -21,6 +21,8 @@ WRITER_TAG = "warehouse/writer"
 WRITER_POOL = "warehouse_writer"
 #: Run tag telling the dlt step how to extract: ``incremental`` (default) or ``reconcile``.
 EXTRACT_MODE_TAG = "warehouse/extract_mode"
+#: Run tag of runs whose alerts their launcher sends itself (``warehouse run``): sensors skip them.
+SELF_ALERTING_TAG = "warehouse/self_alerting"
 #: Run tag asking the dbt step for ``--full-refresh``.
 FULL_REFRESH_TAG = "warehouse/dbt_full_refresh"
 
@@ -57,6 +59,11 @@ class OrchestrationSettings(BaseSettings):
     dbt_target_dir: Path = Field(
         default_factory=lambda: PROJECT_ROOT / "dbt_project" / "target",
         description="dbt's artefacts (manifest, run results) for the Dagster definitions.",
+    )
+    dbt_column_lineage: bool = Field(
+        default=True,
+        description="After a dbt build, attach column schemas and column-level lineage "
+        "(sqlglot) to the models; off saves a few seconds per run.",
     )
     dagster_home: Path = Field(
         default_factory=lambda: PROJECT_ROOT / ".dagster_home",

@@ -21,7 +21,9 @@ def build_definitions(
     """Every asset, check, job, schedule and sensor of the warehouse, bound to the settings."""
     warehouse = warehouse or WarehouseSettings()
     orchestration = orchestration or OrchestrationSettings()
-    transform_defs, marts = transform.build_defs(warehouse, orchestration.dbt_target_dir)
+    transform_defs, marts = transform.build_defs(
+        warehouse, orchestration.dbt_target_dir, orchestration.dbt_column_lineage
+    )
     ingestion_defs = ingestion.build_defs(warehouse)
     reconciliation = [
         dg.AssetCheckKey(raw_key(name), RECONCILIATION) for name in ingestion.extracted_tables()
@@ -30,7 +32,7 @@ def build_definitions(
         ingestion_defs,
         transform_defs,
         quality.build_defs(warehouse, orchestration, marts),
-        automation.build_defs(orchestration, reconciliation, [m.key for m in marts.values()]),
+        automation.build_defs(orchestration, reconciliation, quality.mart_check_keys(marts)),
     )
 
 

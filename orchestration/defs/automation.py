@@ -23,6 +23,7 @@ from orchestration.alerting import Alert, send_alert
 from orchestration.config import (
     EXTRACT_MODE_TAG,
     FULL_REFRESH_TAG,
+    SELF_ALERTING_TAG,
     WRITER_TAG,
     OrchestrationSettings,
 )
@@ -52,11 +53,11 @@ def reconcile_job() -> UnresolvedAssetJobDefinition:
     )
 
 
-def report_job(marts: Sequence[dg.AssetKey]) -> UnresolvedAssetJobDefinition:
+def report_job(mart_checks: Sequence[dg.AssetCheckKey]) -> UnresolvedAssetJobDefinition:
     """Weekly: re-audit the marts; the serving issue adds the report assets to it."""
     return dg.define_asset_job(
         "report",
-        selection=dg.AssetSelection.checks_for_assets(*marts),
+        selection=dg.AssetSelection.checks(*mart_checks),
         description="Placeholder until the serving issue: re-runs the marts' checks only "
         "(writes nothing).",
     )
@@ -118,26 +119,22 @@ def check_failure_alert(evaluation, run_id: str | None, job: str | None) -> Aler
     )
 
 
-def failed_check_alerts(instance: dg.DagsterInstance, after_cursor: int | None = None):
-    """Failed check evaluations recorded after ``after_cursor``: (storage id, alert) pairs."""
-    records = instance.get_event_records(
-        dg.EventRecordsFilter(
-            event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after_cursor
-        ),
-        ascending=True,
-        limit=500,
-    )
-    for record in records:
-        entry = record.event_log_entry
+def failed_check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[Alert]:
+    """One alert per asset check that failed in ``run`` (read from the run's own events, which
+    works on every event storage, run-sharded SQLite included)."""
+    records = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    alerts = []
+    for entry in records:
         evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
         if evaluation is not None and not evaluation.passed:
-            yield record.storage_id, check_failure_alert(evaluation, entry.run_id, entry.job_name)
-        else:
-            yield record.storage_id, None
+            alerts.append(check_failure_alert(evaluation, run.run_id, run.job_name))
+    return alerts
 
 
 def alert_sensors(settings: OrchestrationSettings) -> list[dg.SensorDefinition]:
-    """The run-failure sensor and the check-failure sensor, both posting through ``settings``."""
+    """Two run-status sensors: a failed run alerts for itself and for each failed check in
+    it; a successful run alerts for each failed (WARN, or non-blocking) check in it. Runs
+    tagged ``warehouse/self_alerting`` (``warehouse run``) already sent their alerts."""
 
     @dg.run_failure_sensor(
         name="run_failure_alerts",
@@ -145,26 +142,27 @@ def alert_sensors(settings: OrchestrationSettings) -> list[dg.SensorDefinition]:
         monitor_all_code_locations=False,
     )
     def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
-        """Post every failed run to the webhook and the alert log."""
-        send_alert(run_failure_alert(context.dagster_run, context.failure_event.message), settings)
+        """Post a failed run, and the checks that failed in it, to the webhook and the log."""
+        run = context.dagster_run
+        if run.tags.get(SELF_ALERTING_TAG):
+            return
+        for alert in failed_check_alerts(context.instance, run):
+            send_alert(alert, settings)
+        send_alert(run_failure_alert(run, context.failure_event.message), settings)
 
-    @dg.sensor(
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
         name="check_failure_alerts",
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=30,
+        monitor_all_code_locations=False,
     )
-    def check_failure_alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        """Post every failed asset check (ERROR or WARN) since the last tick."""
-        cursor = int(context.cursor) if context.cursor else None
-        sent = 0
-        for storage_id, alert in failed_check_alerts(context.instance, cursor):
-            if alert is not None:
-                send_alert(alert, settings)
-                sent += 1
-            cursor = storage_id
-        if cursor is not None:
-            context.update_cursor(str(cursor))
-        return dg.SkipReason(f"{sent} check failure alert(s) sent")
+    def check_failure_alerts(context: dg.RunStatusSensorContext) -> None:
+        """Post every check that failed in a run that still succeeded (WARN severity)."""
+        run = context.dagster_run
+        if run.tags.get(SELF_ALERTING_TAG):
+            return
+        for alert in failed_check_alerts(context.instance, run):
+            send_alert(alert, settings)
 
     return [run_failure_alerts, check_failure_alerts]
 
@@ -172,12 +170,12 @@ def alert_sensors(settings: OrchestrationSettings) -> list[dg.SensorDefinition]:
 def build_defs(
     settings: OrchestrationSettings,
     reconciliation_checks: Sequence[dg.AssetCheckKey],
-    marts: Sequence[dg.AssetKey],
+    mart_checks: Sequence[dg.AssetCheckKey],
 ) -> dg.Definitions:
     """Jobs, schedules and sensors; every job runs in one process (DuckDB has one writer)."""
     jobs = [incremental_job(reconciliation_checks), reconcile_job()]
-    if marts:
-        jobs.append(report_job(marts))
+    if mart_checks:
+        jobs.append(report_job(mart_checks))
     return dg.Definitions(
         jobs=jobs,
         schedules=schedules(jobs, settings),

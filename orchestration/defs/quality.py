@@ -334,6 +334,17 @@ def _freshness_result(key, table, sla, now, last_load, source_max, raw_max) -> d
 # -- marts: GX business rules and distributions ---------------------------------------------
 
 
+def mart_check_keys(marts: Mapping[str, MartRelation]) -> list[dg.AssetCheckKey]:
+    """The GX checks of the marts (rules and distributions)."""
+    return [
+        dg.AssetCheckKey(
+            mart.key, MART_RULES if suite.severity is Severity.ERROR else MART_DISTRIBUTION
+        )
+        for mart in marts.values()
+        for suite in mart_suites(mart.name)
+    ]
+
+
 def mart_checks(marts: Mapping[str, MartRelation]) -> list[dg.AssetChecksDefinition]:
     """Per mart: a blocking GX rules check (ERROR) and, where defined, a distribution (WARN)."""
     specs = []

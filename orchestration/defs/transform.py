@@ -106,7 +106,9 @@ def warehouse_env(warehouse: WarehouseSettings) -> Iterator[None]:
                 os.environ["WAREHOUSE_PATH"] = previous
 
 
-def dbt_build_assets(project: DbtProject, warehouse: WarehouseSettings) -> dg.AssetsDefinition:
+def dbt_build_assets(
+    project: DbtProject, warehouse: WarehouseSettings, column_lineage: bool = True
+) -> dg.AssetsDefinition:
     """The whole dbt project as one multi-asset, in the warehouse writers' pool."""
 
     @dbt_assets(
@@ -123,9 +125,14 @@ def dbt_build_assets(project: DbtProject, warehouse: WarehouseSettings) -> dg.As
         if context.run.tags.get(FULL_REFRESH_TAG) == "true":
             args.append("--full-refresh")
         with warehouse_env(warehouse):
-            invocation = dbt.cli(args, context=context, target_path=_run_target(project, context))
+            # The parse's target folder: dbt re-parses only what changed (one writer at a time,
+            # so runs never share it concurrently).
+            invocation = dbt.cli(args, context=context, target_path=Path(project.target_path))
+            events = invocation.stream().fetch_row_counts()
+            if column_lineage:
+                events = events.fetch_column_metadata()
             try:
-                yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
+                yield from events
             finally:
                 release_duckdb()
 
@@ -145,10 +152,6 @@ def release_duckdb() -> None:
             environment.close()
 
 
-def _run_target(project: DbtProject, context: AssetExecutionContext) -> Path:
-    return Path(project.target_path) / "runs" / context.run.run_id
-
-
 def mart_relations(project: DbtProject) -> dict[str, MartRelation]:
     """Every ``mart_*`` model: its asset key and the relation dbt builds it into."""
     import json
@@ -166,13 +169,13 @@ def mart_relations(project: DbtProject) -> dict[str, MartRelation]:
 
 
 def build_defs(
-    warehouse: WarehouseSettings, target_dir: Path
+    warehouse: WarehouseSettings, target_dir: Path, column_lineage: bool = True
 ) -> tuple[dg.Definitions, dict[str, MartRelation]]:
     """The dbt assets and the marts they build (for the quality checks and the jobs)."""
     project = dbt_project(target_dir)
     ensure_manifest(project, warehouse)
     defs = dg.Definitions(
-        assets=[dbt_build_assets(project, warehouse)],
+        assets=[dbt_build_assets(project, warehouse, column_lineage)],
         resources={"dbt": DbtCliResource(project_dir=project)},
     )
     return defs, mart_relations(project)

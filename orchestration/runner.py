@@ -1,0 +1,165 @@
+"""Run a warehouse job through Dagster in this process and summarise what it did.
+
+``warehouse run`` calls :func:`run_job`: it prepares DAGSTER_HOME (so the run shows up
+in ``dagster dev``), loads the definitions, executes the job in-process and returns a
+:class:`RunSummary` (assets materialized, rows, checks passed and failed, time). Failed
+checks and a failed run are alerted exactly as the sensors would.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster._core.events import DagsterEventType
+
+from ingestion.settings import WarehouseSettings
+from orchestration.alerting import Alert, send_alert
+from orchestration.config import SELF_ALERTING_TAG, OrchestrationSettings
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One asset check's verdict in the run."""
+
+    asset: str
+    check: str
+    passed: bool
+    severity: str
+    description: str
+
+
+@dataclass
+class RunSummary:
+    """What one run did."""
+
+    run_id: str
+    job: str
+    success: bool
+    seconds: float
+    materialized: dict[str, int | None] = field(default_factory=dict)  # asset -> rows
+    observed: int = 0
+    rows_landed: int = 0
+    checks: list[CheckOutcome] = field(default_factory=list)
+    skipped_steps: list[str] = field(default_factory=list)
+    failure: str | None = None
+
+    @property
+    def checks_passed(self) -> int:
+        """How many checks passed."""
+        return sum(c.passed for c in self.checks)
+
+    @property
+    def checks_failed(self) -> list[CheckOutcome]:
+        """The checks that failed, ERROR first."""
+        failed = [c for c in self.checks if not c.passed]
+        return sorted(failed, key=lambda c: (c.severity != "ERROR", c.asset, c.check))
+
+
+def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> RunSummary:
+    """A run's summary from its event log; steps of the plan that never started were blocked
+    by a failure upstream (a failed step or a failed ERROR check)."""
+    from dagster._core.execution.api import create_execution_plan
+
+    summary = RunSummary(result.run_id, job, result.success, seconds)
+    started: set[str] = set()
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_START and event.step_key:
+            started.add(event.step_key)
+        kind = event.event_type
+        data = event.event_specific_data
+        if kind == DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = data.materialization  # type: ignore[union-attr]
+            metadata = materialization.metadata
+            rows = metadata.get("dagster/row_count")
+            summary.materialized[materialization.asset_key.to_user_string()] = (
+                int(rows.value) if rows is not None else None
+            )
+            landed = metadata.get("rows_landed")
+            if landed is not None:
+                summary.rows_landed += int(landed.value)
+        elif kind == DagsterEventType.ASSET_OBSERVATION:
+            summary.observed += 1
+        elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+            summary.checks.append(
+                CheckOutcome(
+                    asset=data.asset_key.to_user_string(),  # type: ignore[union-attr]
+                    check=data.check_name,  # type: ignore[union-attr]
+                    passed=data.passed,  # type: ignore[union-attr]
+                    severity=data.severity.value,  # type: ignore[union-attr]
+                    description=data.description or "",  # type: ignore[union-attr]
+                )
+            )
+        elif kind == DagsterEventType.STEP_FAILURE and summary.failure is None:
+            error = data.error  # type: ignore[union-attr]
+            summary.failure = f"{event.step_key}: {error.message.strip() if error else 'failed'}"
+    plan = create_execution_plan(result.job_def, run_config=result.dagster_run.run_config)
+    summary.skipped_steps = sorted(set(plan.step_keys_to_execute) - started)
+    return summary
+
+
+def run_alerts(summary: RunSummary) -> list[Alert]:
+    """The alerts the sensors would send for this run: each failed check, then the run."""
+    alerts = [
+        Alert(
+            kind="check_failure",
+            title=f"{c.severity} check {c.check} failed on {c.asset}",
+            detail=c.description or "no description",
+            run_id=summary.run_id,
+            job=summary.job,
+            asset=c.asset,
+            check=c.check,
+            severity=c.severity,
+        )
+        for c in summary.checks_failed
+    ]
+    if not summary.success:
+        alerts.append(
+            Alert(
+                kind="run_failure",
+                title=f"Run of {summary.job} failed",
+                detail=f"run `{summary.run_id}`: {summary.failure or 'no failure message'}",
+                run_id=summary.run_id,
+                job=summary.job,
+            )
+        )
+    return alerts
+
+
+def run_job(
+    job: str,
+    warehouse: WarehouseSettings,
+    orchestration: OrchestrationSettings,
+    instance: dg.DagsterInstance | None = None,
+    alert: bool = True,
+    log_level: str = "WARNING",
+    definitions: dg.Definitions | None = None,
+) -> RunSummary:
+    """Execute ``job`` in-process on ``instance`` (default: DAGSTER_HOME's) and summarise it;
+    ``definitions`` default to the project's, bound to the two settings."""
+    from orchestration.definitions import build_definitions
+    from orchestration.instance import prepare_dagster_home
+
+    started = time.perf_counter()
+    if instance is None:
+        prepare_dagster_home(orchestration)
+    definitions = definitions or build_definitions(warehouse, orchestration)
+    job_def = definitions.resolve_job_def(job)
+    owned = instance is None
+    active = instance or dg.DagsterInstance.get()
+    try:
+        result = job_def.execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            instance=active,
+            raise_on_error=False,
+            tags={SELF_ALERTING_TAG: "true"} if alert else None,
+        )
+    finally:
+        if owned:
+            active.dispose()
+    summary = summarize(result, job, time.perf_counter() - started)
+    if alert:
+        for item in run_alerts(summary):
+            send_alert(item, orchestration)
+    return summary
