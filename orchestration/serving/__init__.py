@@ -5,7 +5,7 @@ the read-only serving DuckDB file, the PostgreSQL published schema, the LookML v
 and dbt exposures generated from the dbt manifest, and ``warehouse report``.
 It reads the warehouse and dbt's artefacts; nothing upstream imports it.
 
-Plain functions for Dagster assets (the orchestration layer wraps them):
-``publish.publish_warehouse``, ``report.render.build_report`` and
-``report.mail.send_report``.
+Plain functions for Dagster assets (the orchestration layer wraps them), in ``steps``:
+``publish_step`` (after the gating checks), ``report_step`` (weekly) and ``rollback_step``;
+each returns JSON-able metadata and imports nothing from Dagster.
 """
