@@ -62,6 +62,9 @@ def publish(
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Serve the previous published version again.")
     ] = False,
+    list_versions: Annotated[
+        bool, typer.Option("--list", help="List the kept versions and which one is served.")
+    ] = False,
 ) -> None:
     """Publish the marts, dims and facts if every gating check passed (write-audit-publish)."""
     from orchestration.serving.checks import PublishBlocked, load_check_results
@@ -70,6 +73,9 @@ def publish(
 
     settings = build_settings(None, warehouse)
     serving_conf = serving_settings(serving, pg_url, keep, checks)
+    if list_versions:
+        print_versions(serving_conf)
+        return
     try:
         if rollback:
             result = run_rollback(serving_conf)
@@ -110,3 +116,18 @@ def print_publish(result) -> None:
         console.print(f"warning: {result.artefact_error}")
     if result.pruned:
         console.print(f"Pruned {len(result.pruned)} old version(s).")
+
+
+def print_versions(settings) -> None:
+    """The kept versions, oldest first, marking the one the serving file holds."""
+    from orchestration.serving.publish import current_version
+    from orchestration.serving.publish import list_versions as kept_versions
+
+    current = current_version(settings)
+    versions = kept_versions(settings)
+    if not versions:
+        console.print(f"No published version under {settings.versions_dir}")
+        return
+    for path in versions:
+        marker = "* served" if path.stem == current else ""
+        console.print(f"{path.stem}  {path.stat().st_size / 1e6:8.1f} MB  {marker}")

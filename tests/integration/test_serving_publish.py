@@ -178,6 +178,10 @@ def test_cli_publish_and_rollback(setup, tmp_path):
     out = runner.invoke(app, ["publish", "--rollback"], env=env)
     assert out.exit_code == 0, out.output
     assert "Rolled back" in " ".join(out.output.split())
+    out = runner.invoke(app, ["publish", "--list"], env=env)
+    lines = [line.split() for line in out.output.splitlines()]
+    assert [len(line) for line in lines] == [5, 3]  # the older of the two is served again
+    assert lines[0][-1] == "served"
     out = runner.invoke(app, ["publish", "--checks", str(tmp_path / "nope.json")], env=env)
     assert out.exit_code == 2
     assert "no check results" in " ".join(out.output.split())
