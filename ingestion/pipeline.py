@@ -213,6 +213,8 @@ class ExtractContext:
         self.reports: dict[str, TableReport] = {}
         self.warehouse: duckdb.DuckDBPyConnection | None = None
         self.deleted: dict[str, Any] = {}  # table -> keys found hard-deleted by reconcile
+        self.schema: Any = None  # the pipeline's dlt schema as the run started
+        self.schema_looked_up = False
 
     @property
     def settings(self) -> WarehouseSettings:
@@ -280,15 +282,18 @@ def landed_columns(
     return landed
 
 
-def _existing_columns(table: str) -> dict[str, LandedType]:
+def _existing_columns(table: str, ctx: ExtractContext) -> dict[str, LandedType]:
     """The columns raw already holds for ``table``, per the pipeline's dlt schema."""
     # The pipeline's stored schema: what earlier runs landed (the source's own schema object
-    # is only available while the source function runs, not while its resources do).
-    try:
-        pipeline = dlt.current.pipeline()
-        schema = pipeline.schemas.get(SOURCE_NAME, None)
-    except Exception:
-        schema = None
+    # is only available while the source function runs, not while its resources do). Looked
+    # up once per run: dlt.current.pipeline() resolves configuration (~70 ms) on every call.
+    if not ctx.schema_looked_up:
+        ctx.schema_looked_up = True
+        try:
+            ctx.schema = dlt.current.pipeline().schemas.get(SOURCE_NAME, None)
+        except Exception:
+            ctx.schema = None
+    schema = ctx.schema
     if schema is None:
         return {}
     if table not in schema.tables:
@@ -476,7 +481,7 @@ def _table_rows(spec: TableSpec, ctx: ExtractContext) -> Iterator[Any]:
         report.masked_columns = [
             c for c in spec.masked_columns if any(x.name == c for x in columns)
         ]
-        existing = _existing_columns(spec.name)
+        existing = _existing_columns(spec.name, ctx)
         landed = landed_columns(columns, spec)
         drift = detect_drift(spec.name, existing, landed)
         # Re-read rows (lookback window, whole small tables) that raw already holds unchanged
