@@ -6,6 +6,15 @@ payments as (
     select * from {{ ref('int_payments_converted') }}
 ),
 
+people as (
+    select
+        person_id,
+        person_version_key,
+        valid_from,
+        valid_to
+    from {{ ref('dim_person') }}
+),
+
 refunds as (
     select
         payment_id,
@@ -23,6 +32,7 @@ final as (
         {{ surrogate_key(['payments.tenant_id']) }} as tenant_key,
         payments.person_id,
         {{ surrogate_key(['payments.person_id']) }} as person_key,
+        people.person_version_key,
         payments.user_id,
         {{ surrogate_key(['payments.product_type', 'payments.product_id']) }} as product_key,
         payments.product_type,
@@ -53,6 +63,11 @@ final as (
         payments.created_month,
         payments.is_source_deleted
     from payments
+    left join people
+        on
+            payments.person_id = people.person_id
+            and payments.created_at >= people.valid_from
+            and payments.created_at < people.valid_to
     left join refunds on payments.payment_id = refunds.payment_id
 )
 
