@@ -17,7 +17,7 @@ demo: install
 	$(UV) run warehouse run
 
 test: install
-	$(UV) run pytest -n 2 --dist loadgroup
+	$(UV) run pytest -n 2 --dist loadgroup --durations=15
 
 install: $(UV)
 	$(UV) sync --frozen --quiet
