@@ -868,9 +868,26 @@ def write_extract_log(conn: duckdb.DuckDBPyConnection, summary: ExtractSummary) 
         for r in summary.tables.values()
     ]
     if rows:
-        conn.executemany(
-            f"insert into {DATASET}.{EXTRACT_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        # One insert from Arrow: DuckDB's executemany costs ~10 ms a row.
+        names = [
+            "load_id", "table_name", "mode", "started_at", "finished_at", "rows_read",
+            "rows_landed", "zero_dates_nulled", "deletes_detected", "changed_rows_detected",
+            "status", "error",
+        ]  # fmt: skip
+        types = [
+            pa.string(), pa.string(), pa.string(), pa.timestamp("us"), pa.timestamp("us"),
+            pa.int64(), pa.int64(), pa.int64(), pa.int64(), pa.int64(), pa.string(), pa.string(),
+        ]  # fmt: skip
+        log_rows = pa.table(
+            [
+                pa.array(list(values), type)
+                for values, type in zip(zip(*rows, strict=True), types, strict=True)
+            ],
+            names=names,
         )
+        conn.register("extract_log_rows", log_rows)
+        conn.execute(f"insert into {DATASET}.{EXTRACT_LOG} by name select * from extract_log_rows")
+        conn.unregister("extract_log_rows")
 
 
 def inventory(settings: WarehouseSettings) -> list[tuple[str, str, str]]:
