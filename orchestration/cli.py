@@ -68,4 +68,4 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 # Each stage's subcommand lives in orchestration/commands/<stage>.py and registers itself on `app`.
-from orchestration.commands import extract, generate, publish, report, run, transform  # noqa: E402, F401
+from orchestration.commands import dev, extract, generate, publish, report, run, transform  # noqa: E402, F401

@@ -6,7 +6,9 @@ parsed once per session (into a tmp folder: nothing is written into the working 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -16,6 +18,15 @@ from orchestration.config import OrchestrationSettings
 XDIST_GROUP = "orchestration"
 PII_KEY = "orchestration-test-key"
 _DBT_TARGET: list[Path] = []
+_CACHE: dict[str, Any] = {}
+
+
+def once(key: str, make: Callable[[], Any]) -> Any:
+    """``make()`` the first time in this test process, its result afterwards (the expensive
+    fixtures survive pytest re-running a session fixture when a worker's queue runs dry)."""
+    if key not in _CACHE:
+        _CACHE[key] = make()
+    return _CACHE[key]
 
 
 def dbt_target_dir(factory) -> Path:

@@ -20,7 +20,7 @@ from orchestration.defs.quality import (
     RAW_SUITE,
     RECONCILIATION,
 )
-from tests.orchestration_support import XDIST_GROUP, build, dbt_target_dir
+from tests.orchestration_support import XDIST_GROUP, build, dbt_target_dir, once
 
 pytestmark = pytest.mark.xdist_group(XDIST_GROUP)
 
@@ -42,9 +42,11 @@ def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def loaded(tmp_path_factory: pytest.TempPathFactory, dbt_target: Path):
-    root = tmp_path_factory.mktemp("definitions")
-    defs, _, _ = build(root, dbt_target)
-    return defs, defs.resolve_asset_graph(), dbt_target
+    def make():
+        defs, _, _ = build(tmp_path_factory.mktemp("definitions"), dbt_target)
+        return defs, defs.resolve_asset_graph(), dbt_target
+
+    return once("definitions", make)
 
 
 def _upstream(graph, key: dg.AssetKey) -> set[dg.AssetKey]:

@@ -23,6 +23,7 @@ from tests.orchestration_support import (
     XDIST_GROUP,
     build,
     dbt_target_dir,
+    once,
     warehouse_settings,
 )
 
@@ -34,6 +35,10 @@ LTV = dg.AssetKey(["finance", "mart_learner_ltv"])
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory):
     """A tiny demo source, and the warehouse one incremental Dagster run built from it."""
+    return once("pipeline", lambda: _build(tmp_path_factory))
+
+
+def _build(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("pipeline")
     dbt_target = dbt_target_dir(tmp_path_factory)
     warehouse = warehouse_settings(root)
