@@ -1052,6 +1052,9 @@ class PlatformGenerator:
         course_row, user_row, enrolled = _order_by_time(
             course_row, user_row, enrolled, time=enrolled
         )
+        tenant = c_tenant[
+            course_row
+        ]  # follow the new row order: an enrollment is its course's tenant's
         ids = np.arange(1, n + 1)
         course_id = courses["id"].to_numpy()[course_row]
         status = rng.choice(

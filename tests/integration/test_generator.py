@@ -333,3 +333,31 @@ def test_non_empty_target_is_refused_and_replace_touches_only_owned_tables(tmp_p
     again = run_cli("generate", "--scale", "tiny", "--source", url, "--replace")
     assert again.returncode == 0, again.stderr
     assert ids(url, "select count(*) from tenants") == [3]
+
+
+def test_rows_belong_to_one_tenant(tmp_path: Path) -> None:
+    """An enrollment, its course, its learner and its payment name the same tenant."""
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    build(url, tmp_path)
+    assert (
+        ids(
+            url,
+            "select e.id from enrollments e join courses c on c.id = e.course_id "
+            "join users u on u.id = e.user_id where e.tenant_id <> c.tenant_id or e.tenant_id <> u.tenant_id",
+        )
+        == []
+    )
+    assert (
+        ids(
+            url,
+            "select p.id from payments p join enrollments e on e.id = p.enrollment_id where p.tenant_id <> e.tenant_id",
+        )
+        == []
+    )
+    assert (
+        ids(
+            url,
+            "select a.id from activity_logs a join users u on u.id = a.user_id where a.tenant_id <> u.tenant_id",
+        )
+        == []
+    )
