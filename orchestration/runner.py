@@ -74,11 +74,11 @@ def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> Ru
             metadata = materialization.metadata
             rows = metadata.get("dagster/row_count")
             summary.materialized[materialization.asset_key.to_user_string()] = (
-                int(rows.value) if rows is not None else None
+                rows.value if rows is not None and isinstance(rows.value, int) else None
             )
             landed = metadata.get("rows_landed")
-            if landed is not None:
-                summary.rows_landed += int(landed.value)
+            if landed is not None and isinstance(landed.value, int):
+                summary.rows_landed += landed.value
         elif kind == DagsterEventType.ASSET_OBSERVATION:
             summary.observed += 1
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:

@@ -103,7 +103,9 @@ def run_failure_alert(run: dg.DagsterRun, message: str | None) -> Alert:
     )
 
 
-def check_failure_alert(evaluation, run_id: str | None, job: str | None) -> Alert:
+def check_failure_alert(
+    evaluation: dg.AssetCheckEvaluation, run_id: str | None, job: str | None
+) -> Alert:
     """The alert for a failed asset check: which check on which asset, how severe, why."""
     asset = evaluation.asset_key.to_user_string()
     severity = evaluation.severity.value
@@ -126,7 +128,7 @@ def failed_check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> lis
     alerts = []
     for entry in records:
         evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-        if evaluation is not None and not evaluation.passed:
+        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
             alerts.append(check_failure_alert(evaluation, run.run_id, run.job_name))
     return alerts
 

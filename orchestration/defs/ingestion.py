@@ -18,7 +18,13 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.asset_decorator import build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ingestion.pipeline import EXTRACT_LOG, platform_pipeline, platform_source, run_extract
+from ingestion.pipeline import (
+    EXTRACT_LOG,
+    RunMode,
+    platform_pipeline,
+    platform_source,
+    run_extract,
+)
 from ingestion.settings import WarehouseSettings
 from orchestration.catalog import source_tables
 from orchestration.config import EXTRACT_MODE_TAG, WRITER_POOL
@@ -101,9 +107,10 @@ def extract_assets(settings: WarehouseSettings) -> dg.AssetsDefinition:
         context: AssetExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]
     ) -> Iterator[Any]:
         """Land the selected tables in ``raw`` (incremental, or reconcile on reconcile runs)."""
-        mode = context.run.tags.get(EXTRACT_MODE_TAG, "incremental")
-        if mode not in ("incremental", "reconcile"):
-            raise dg.Failure(f"unknown {EXTRACT_MODE_TAG} {mode!r}")
+        requested = context.run.tags.get(EXTRACT_MODE_TAG, "incremental")
+        if requested not in ("incremental", "reconcile"):
+            raise dg.Failure(f"unknown {EXTRACT_MODE_TAG} {requested!r}")
+        mode: RunMode = "reconcile" if requested == "reconcile" else "incremental"
         tables = sorted(
             key.path[-1] for key in context.selected_asset_keys if key.path[-1] != EXTRACT_LOG
         )
