@@ -110,9 +110,14 @@ def test_lookml_and_exposures_from_the_dbt_manifest(project):
         )
     assert "total_balance_owed_usd" not in measures["mart_instructor_pnl"]
 
-    # dbt itself accepts the generated exposures and resolves every ref
-    target = copy / "models" / "_serving__exposures.yml"
+    # dbt itself accepts the generated exposures and resolves every ref, and the
+    # exposures committed in the project are exactly what the generator writes today
+    target = copy / "models" / "marts" / "_serving__exposures.yml"
+    committed = target.read_text()
     write_exposures(base / "target" / "manifest.json", target)
+    assert target.read_text() == committed, (
+        "regenerate dbt_project/models/marts/_serving__exposures.yml"
+    )
     manifest = dbt_parse(copy, base)  # partial parse: only the new YAML
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     assert set(exposures) == {
