@@ -1,0 +1,13 @@
+"""Great Expectations suites, one module per layer of the warehouse.
+
+- ``raw``: the raw-layer contract (exact columns, PII masked, keys, volume) of every
+  table ``warehouse extract`` lands; ERROR severity.
+- ``marts``: the business rules of ``shared/METRICS.md`` (ERROR) and the marts'
+  distributions (WARN).
+- ``validation``: runs one suite on a pandas batch read from DuckDB through Arrow (GX's
+  SQL datasource does not work on DuckDB) and keeps results for the Data Docs site.
+
+It imports nothing of the project's other packages (only dlt's naming convention, the
+one the extractor lands columns with); ``orchestration`` turns each suite into a
+Dagster asset check with its severity.
+"""
