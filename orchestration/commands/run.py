@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console
 from orchestration.commands.generate import print_generation
+
+if TYPE_CHECKING:
+    from orchestration.config import OrchestrationSettings
+    from orchestration.runner import RunSummary
 
 
 @app.command()
@@ -67,16 +71,16 @@ def run(
     if job not in ("incremental", "reconcile"):
         raise typer.BadParameter(f"unknown job {job!r}: incremental or reconcile")
     orchestration = OrchestrationSettings()
-    console.print(
-        f"Running the {job} job through Dagster (DAGSTER_HOME={orchestration.dagster_home})"
-    )
+    console.print(f"Running the {job} job through Dagster in this process")
     summary = run_job(job, settings, orchestration)
     print_summary(summary, orchestration, time.perf_counter() - started)
     if not summary.success:
         raise typer.Exit(code=1)
 
 
-def print_summary(summary, orchestration, seconds: float) -> None:
+def print_summary(
+    summary: RunSummary, orchestration: OrchestrationSettings, seconds: float
+) -> None:
     """Assets materialized (by layer), rows, checks passed and failed, time."""
     layers: dict[str, list[int | None]] = {}
     for asset, rows in summary.materialized.items():
@@ -85,8 +89,8 @@ def print_summary(summary, orchestration, seconds: float) -> None:
     table.add_column("layer")
     table.add_column("assets materialized", justify="right")
     table.add_column("rows", justify="right")
-    for layer, rows in sorted(layers.items()):
-        table.add_row(layer, f"{len(rows):,}", f"{sum(r or 0 for r in rows):,}")
+    for layer, layer_rows in sorted(layers.items()):
+        table.add_row(layer, f"{len(layer_rows):,}", f"{sum(r or 0 for r in layer_rows):,}")
     console.print(table)
     failed = summary.checks_failed
     console.print(
