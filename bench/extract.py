@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306/")
     parser.add_argument("--large", action="store_true", help="also measure peak RSS on large")
     parser.add_argument("--large-database", help="an existing generated large database to reuse")
+    parser.add_argument("--repeat", type=int, default=3, help="ceiling/project pairs to run")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
@@ -149,17 +151,24 @@ def main() -> None:
             medium = create_database(args.url, "medium", work / "medium.manifest.json")
             created.append(medium)
 
-            rows, seconds = ceiling(medium, work / "ceiling.duckdb")
-            project = run_child(medium, work / "bench_tables.duckdb", BENCH_TABLES)
-            ceiling_rate = rows / seconds
-            project_rate = project["rows"] / project["seconds"]
-            print(
-                f"ceiling  (connectorx read + DuckDB CTAS): {rows:,} rows in {seconds:.2f} s = {ceiling_rate:,.0f} rows/s"
-            )
-            print(
-                f"project  (warehouse extract)            : {project['rows']:,} rows in {project['seconds']:.2f} s = {project_rate:,.0f} rows/s"
-            )
-            print(f"ratio    {project_rate / ceiling_rate:.0%} of the ceiling (target >= 60%)")
+            # Alternate ceiling and project a few times: on a shared 2-core machine one pair
+            # alone can be off by half either way; the median ratio is what is reported.
+            ratios = []
+            for attempt in range(1, args.repeat + 1):
+                rows, seconds = ceiling(medium, work / f"ceiling_{attempt}.duckdb")
+                project = run_child(medium, work / f"bench_tables_{attempt}.duckdb", BENCH_TABLES)
+                ceiling_rate = rows / seconds
+                project_rate = project["rows"] / project["seconds"]
+                ratios.append(project_rate / ceiling_rate)
+                print(
+                    f"[{attempt}] ceiling (connectorx read + DuckDB CTAS): {rows:,} rows in "
+                    f"{seconds:.2f} s = {ceiling_rate:,.0f} rows/s"
+                )
+                print(
+                    f"[{attempt}] project (warehouse extract): {project['rows']:,} rows in "
+                    f"{project['seconds']:.2f} s = {project_rate:,.0f} rows/s = {ratios[-1]:.0%}"
+                )
+            print(f"ratio: median {statistics.median(ratios):.0%} of the ceiling (target >= 60%)")
 
             print(f"peak RSS medium ({', '.join(BENCH_TABLES)}): {project['peak_rss_mb']:,.0f} MB")
             if args.large or args.large_database:
