@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster._core.events import DagsterEventType
+from dagster._utils.warnings import disable_dagster_warnings
 
 from orchestration.alerting import Alert, send_alert
 from orchestration.config import (
@@ -31,12 +32,17 @@ from orchestration.config import (
 WRITER_TAGS = {WRITER_TAG: "true"}
 
 
+def _everything() -> dg.AssetSelection:
+    """Every asset, the observable source tables included (a beta flag: no warning each load)."""
+    with disable_dagster_warnings():
+        return dg.AssetSelection.all(include_sources=True)
+
+
 def incremental_job(reconciliation: Sequence[dg.AssetCheckKey]) -> UnresolvedAssetJobDefinition:
     """Hourly: observe, extract what changed, build, check."""
     return dg.define_asset_job(
         "incremental",
-        selection=dg.AssetSelection.all(include_sources=True)
-        - dg.AssetSelection.checks(*reconciliation),
+        selection=_everything() - dg.AssetSelection.checks(*reconciliation),
         description="Observe the source, extract incrementally, build the models, run the checks.",
         tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental"},
     )
@@ -46,7 +52,7 @@ def reconcile_job() -> UnresolvedAssetJobDefinition:
     """Nightly: reconcile extraction, full build, every check."""
     return dg.define_asset_job(
         "reconcile",
-        selection=dg.AssetSelection.all(include_sources=True),
+        selection=_everything(),
         description="Reconcile extraction (hard deletes, stale cursors), full dbt build, "
         "every check including source reconciliation.",
         tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "reconcile", FULL_REFRESH_TAG: "true"},

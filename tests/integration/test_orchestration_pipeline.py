@@ -185,3 +185,33 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
     summary = summarize(result, "planted", 0.0)
     assert summary.skipped_steps == ["report__ltv_probe"]
     assert "finance/mart_learner_ltv: mart_rules" in (summary.failure or "")
+
+
+def test_reconciliation_subtracts_rows_hard_deleted_at_the_source(built) -> None:
+    """Runs last: the platform runs on (inserts, updates, hard deletes), a reconcile extract
+    marks the deletes, and the reconciliation checks still balance exactly."""
+    from ingestion.generator.mutate import mutate_source
+    from ingestion.pipeline import run_extract
+
+    defs, warehouse, _, _ = built
+    url = warehouse.resolved_source_url
+    record = mutate_source(url, manifest_path_for(url, warehouse.data_dir), volume=0.05)
+    hard_deleted = {t: len(v.get("hard_deleted", [])) for t, v in record["tables"].items()}
+    assert hard_deleted.get("payments"), "the mutation deleted no payment"
+    assert run_extract(warehouse, mode="reconcile").ok
+
+    keys = [dg.AssetCheckKey(dg.AssetKey(["raw", t]), RECONCILIATION) for t in TABLE_SPECS]
+    job = _check_job(defs, "reconcile_after_deletes", dg.AssetSelection.checks(*keys))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    evaluations = {e.asset_key.path[-1]: e for e in _evaluations(result)}
+    assert all(e.passed for e in evaluations.values()), [
+        (t, e.description) for t, e in evaluations.items() if not e.passed
+    ]
+    payments = evaluations["payments"].metadata
+    assert payments["raw_deleted_at_source"].value == hard_deleted["payments"]
+    assert payments["source_rows"].value == _source_counts(warehouse.demo_source_path)["payments"]
+    assert (
+        payments["raw_rows"].value - payments["raw_deleted_at_source"].value
+        == payments["source_rows"].value
+    )
