@@ -4,9 +4,13 @@
 Dagster definitions may reuse it. It uses dbt's programmatic ``dbtRunner`` (no subprocess).
 
 Incremental runs: after every successful build the loads it consumed are recorded in
-``meta.transform_loads``; ``incremental=True`` then builds only the models downstream of the
-raw tables that ``raw._extract_log`` shows were loaded since (plus the data-quality mart, which
-reads the log itself), and ``fct_learning_activity`` only appends new activity ids.
+``meta.transform_loads``; ``incremental=True`` then builds only the tables and snapshots
+downstream of the raw tables whose loads since then actually changed rows (``raw._extract_log``:
+rows landed, deletes or changed rows detected; a re-read that landed nothing changes nothing),
+plus the data-quality mart, which reads the log itself; ``fct_learning_activity`` only appends
+new activity ids. Their data tests run afterwards in one DuckDB query (``run_data_tests``)
+instead of one dbt node each: at this scale dbt's fixed cost per test node, not the data,
+was most of an incremental build.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class TransformResult:
     failures: list[str] = field(default_factory=list)
     changed_tables: list[str] | None = None
     skipped: bool = False
+    built: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -90,17 +95,21 @@ def run_dbt(
         raise TransformError(f"dbt {' '.join(args)} could not run: {outcome.exception}")
     statuses: dict[str, int] = {}
     failures: list[str] = []
+    built: list[str] = []
     for node_result in getattr(outcome.result, "results", None) or []:
         status = str(node_result.status)
         statuses[status] = statuses.get(status, 0) + 1
         if status in {"error", "fail"}:
             failures.append(f"{node_result.node.unique_id}: {node_result.message}")
+        elif status == "success":
+            built.append(node_result.node.unique_id)
     return TransformResult(
         args=full_args,
         success=bool(outcome.success),
         seconds=seconds,
         statuses=statuses,
         failures=failures,
+        built=built,
     )
 
 
@@ -119,6 +128,12 @@ def _release_duckdb() -> None:
 
 def _pending_loads(warehouse_path: Path) -> dict[str, list[str]]:
     """Raw tables with successful loads not yet consumed by a transform: table -> load ids."""
+    return {table: loads for table, (loads, _) in _pending(warehouse_path).items()}
+
+
+def _pending(warehouse_path: Path) -> dict[str, tuple[list[str], bool]]:
+    """Unconsumed successful loads per raw table, and whether any of them changed raw: landed
+    rows, or marked hard deletes or changed rows (ingestion/README.md, the extract log)."""
     import duckdb
 
     with duckdb.connect(str(warehouse_path)) as con:
@@ -129,7 +144,12 @@ def _pending_loads(warehouse_path: Path) -> dict[str, list[str]]:
         )
         rows = con.execute(
             f"""
-            select log.table_name, log.load_id
+            select
+                log.table_name,
+                log.load_id,
+                coalesce(log.rows_landed, 1) > 0
+                or coalesce(log.deletes_detected, 0) > 0
+                or coalesce(log.changed_rows_detected, 0) > 0
             from raw._extract_log as log
             left join {STATE_TABLE} as seen
                 on log.table_name = seen.table_name and log.load_id = seen.load_id
@@ -137,9 +157,10 @@ def _pending_loads(warehouse_path: Path) -> dict[str, list[str]]:
             order by log.table_name, log.load_id
             """
         ).fetchall()
-    pending: dict[str, list[str]] = {}
-    for table_name, load_id in rows:
-        pending.setdefault(table_name, []).append(load_id)
+    pending: dict[str, tuple[list[str], bool]] = {}
+    for table_name, load_id, changed in rows:
+        loads, any_change = pending.get(table_name, ([], False))
+        pending[table_name] = ([*loads, load_id], any_change or bool(changed))
     return pending
 
 
@@ -169,6 +190,116 @@ def _record_loads(warehouse_path: Path, pending: dict[str, list[str]]) -> None:
         )
 
 
+# Generic data tests the single pass can evaluate (all the project uses); any other test in
+# an incremental selection makes dbt run the data tests itself, as nodes.
+_GENERIC_TESTS = {
+    "not_null",
+    "unique",
+    "accepted_values",
+    "relationships",
+    "expression_is_true",
+    "unique_combination_of_columns",
+}
+
+
+def _failing_rows_sql(test: dict, nodes: dict) -> str:
+    """``select count(*)`` of the rows dbt's generic test would return (its failures)."""
+    meta = test["test_metadata"]
+    kwargs = meta["kwargs"]
+    model = nodes[test["attached_node"]]["relation_name"]
+    column = kwargs.get("column_name") or test.get("column_name")
+    name = meta["name"]
+    if name == "not_null":
+        body = f"select 1 from {model} where {column} is null"
+    elif name == "unique":
+        body = (
+            f"select {column} from {model} where {column} is not null "
+            f"group by {column} having count(*) > 1"
+        )
+    elif name == "accepted_values":
+        quote = kwargs.get("quote", True)
+        values = ", ".join(
+            "'" + str(v).replace("'", "''") + "'" if quote else str(v) for v in kwargs["values"]
+        )
+        body = (
+            f"select value_field from (select {column} as value_field from {model} "
+            f"group by {column}) as all_values where value_field not in ({values})"
+        )
+    elif name == "relationships":
+        others = [n for n in test["depends_on"]["nodes"] if n != test["attached_node"]]
+        parent = nodes[others[0] if others else test["attached_node"]]["relation_name"]
+        body = (
+            f"select child.from_field from (select {column} as from_field from {model} "
+            f"where {column} is not null) as child left join (select {kwargs['field']} "
+            f"as to_field from {parent}) as parent on child.from_field = parent.to_field "
+            "where parent.to_field is null"
+        )
+    elif name == "expression_is_true":
+        body = f"select 1 from {model} where not coalesce({kwargs['expression']}, false)"
+    elif name == "unique_combination_of_columns":
+        columns = ", ".join(kwargs["columns"])
+        body = f"select {columns} from {model} group by {columns} having count(*) > 1"
+    else:  # pragma: no cover - _single_pass_tests filters these out
+        raise TransformError(f"no single-pass SQL for the generic test {name}")
+    return f"select count(*) from ({body}) as failing"
+
+
+def _single_pass_tests(manifest: dict, built: set[str]) -> list[dict] | None:
+    """The data tests dbt would attach to the ``built`` nodes (a test runs when any node it
+    reads was built), or None when one of them is not a plain generic test."""
+    tests = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test"
+        and node["config"].get("enabled", True)
+        and built.intersection(node["depends_on"]["nodes"])
+    ]
+    for test in tests:
+        meta = test.get("test_metadata") or {}
+        config = test["config"]
+        if (
+            not test.get("attached_node")
+            or meta.get("name") not in _GENERIC_TESTS
+            or meta.get("namespace") not in (None, "dbt")
+            or config.get("where")
+            or config.get("limit")
+            or config.get("severity", "ERROR").upper() != "ERROR"
+            or config.get("fail_calc", "count(*)") != "count(*)"
+            or config.get("error_if", "!= 0") != "!= 0"
+        ):
+            return None
+    return tests
+
+
+def run_data_tests(
+    warehouse_path: Path, manifest: dict, tests: list[dict]
+) -> tuple[dict[str, int], list[str]]:
+    """Evaluate the generic data tests in one query: (statuses, failures) as dbt reports them."""
+    import duckdb
+
+    if not tests:
+        return {}, []
+    nodes = {**manifest["nodes"], **manifest.get("sources", {})}
+    query = "\nunion all\n".join(
+        f"select {index} as test_index, ({_failing_rows_sql(test, nodes)}) as failures"
+        for index, test in enumerate(tests)
+    )
+    # The relations are named in dbt's catalog (the profile's database): attach it as that.
+    database = nodes[tests[0]["attached_node"]]["database"]
+    with duckdb.connect() as con:
+        con.execute(f"attach '{warehouse_path}' as \"{database}\" (read_only)")
+        counts = dict(con.execute(query).fetchall())
+    failures = [
+        f"{test['unique_id']}: Got {counts[index]} results, configured to fail if != 0"
+        for index, test in enumerate(tests)
+        if counts[index]
+    ]
+    statuses = {"pass": len(tests) - len(failures)}
+    if failures:
+        statuses["fail"] = len(failures)
+    return statuses, failures
+
+
 def transform(
     settings: WarehouseSettings,
     *,
@@ -182,29 +313,40 @@ def transform(
     """``dbt build`` the project on ``settings.warehouse_path``.
 
     ``incremental``: only what changed since the last transform (nothing when no table was
-    loaded since); ``full_refresh``: rebuild incremental models from scratch; ``select``: dbt
-    selectors, passed through; ``as_of``: the metrics' as-of time (ISO UTC), default: the
-    latest source timestamp in raw; ``quiet``: only errors on the console.
+    loaded since), its data tests in one query afterwards; ``full_refresh``: rebuild
+    incremental models from scratch; ``select``: dbt selectors, passed through; ``as_of``:
+    the metrics' as-of time (ISO UTC), default: the latest source timestamp in raw;
+    ``quiet``: only errors on the console.
     """
     warehouse_path = settings.warehouse_path
     if not warehouse_path.exists():
         raise TransformError(f"warehouse {warehouse_path} does not exist: run `warehouse extract`")
     if incremental and (full_refresh or select):
         raise TransformError("--incremental picks its own selection: no --full-refresh or --select")
-    pending = _pending_loads(warehouse_path)
+    pending = _pending(warehouse_path)
+    loads = {table: table_loads for table, (table_loads, _) in pending.items()}
     args = ["build"]
     changed: list[str] | None = None
     if incremental and _has_transformed(warehouse_path):
-        changed = sorted(pending)
-        if not changed:
+        if not pending:
             return TransformResult(
                 args=args, success=True, seconds=0.0, changed_tables=[], skipped=True
             )
+        changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
         selectors = [f"source:platform.{table}+" for table in changed if table != "_extract_log"]
+        # The data-quality mart reads the extract log: rebuilt whenever a load was recorded.
         selectors.append("source:platform._extract_log+")
         # Views are always current and unit tests check logic a load cannot change: neither
-        # needs rebuilding after a load (tests on views still run in every full build).
-        args += ["--select", *selectors, "--exclude", "config.materialized:view", "test_type:unit"]
+        # needs rebuilding after a load (tests on views still run in every full build). Data
+        # tests run after the build, in one query (run_data_tests).
+        args += [
+            "--select",
+            *selectors,
+            "--exclude",
+            "config.materialized:view",
+            "test_type:unit",
+            "test_type:data",
+        ]
     elif select:
         args += ["--select", *select]
     if full_refresh:
@@ -213,6 +355,39 @@ def transform(
         args += ["--vars", f"{{as_of: '{as_of}'}}"]
     result = run_dbt(args, warehouse_path, target_path, quiet=quiet)
     result.changed_tables = changed
+    if changed is not None and result.success:
+        _test_incremental_build(result, warehouse_path, target_path, as_of, quiet)
     if result.success:
-        _record_loads(warehouse_path, pending)
+        _record_loads(warehouse_path, loads)
     return result
+
+
+def _test_incremental_build(
+    result: TransformResult,
+    warehouse_path: Path,
+    target_path: Path | None,
+    as_of: str | None,
+    quiet: bool,
+) -> None:
+    """Run the data tests of what an incremental build built (in one query; through dbt when
+    a test is not a plain generic one) and fold their outcome into ``result``."""
+    import json
+
+    started = time.perf_counter()
+    manifest_path = (target_path or DBT_PROJECT_DIR / "target") / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    tests = _single_pass_tests(manifest, set(result.built))
+    if tests is None:
+        args = ["test", "--select", *sorted(result.built), "--exclude", "test_type:unit"]
+        if as_of:
+            args += ["--vars", f"{{as_of: '{as_of}'}}"]
+        tested = run_dbt(args, warehouse_path, target_path, quiet=quiet)
+        statuses, failures, success = tested.statuses, tested.failures, tested.success
+    else:
+        statuses, failures = run_data_tests(warehouse_path, manifest, tests)
+        success = not failures
+    for status, count in statuses.items():
+        result.statuses[status] = result.statuses.get(status, 0) + count
+    result.failures += failures
+    result.success = result.success and success
+    result.seconds += time.perf_counter() - started
