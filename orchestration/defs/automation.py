@@ -7,9 +7,10 @@
 - ``report``: re-audits the marts (their checks only) until the serving issue adds
   the report assets.
 
-Runs that write the warehouse carry ``warehouse/writer``: the run queue admits one at
-a time (``dagster.yaml``), and their writing steps share the ``warehouse_writer`` pool
-of one slot, which also serialises in-process runs. Alerts go to the webhook and the
+Runs that open the warehouse carry ``warehouse/writer`` (DuckDB refuses even a reader
+while another process writes): the run queue admits one at a time (``dagster.yaml``),
+and every step that opens the file is in the ``warehouse_writer`` pool of one slot,
+which also serialises runs started in-process. Alerts go to the webhook and the
 local alert log for every failed run and every failed check.
 """
 
@@ -65,7 +66,8 @@ def report_job(mart_checks: Sequence[dg.AssetCheckKey]) -> UnresolvedAssetJobDef
         "report",
         selection=dg.AssetSelection.checks(*mart_checks),
         description="Placeholder until the serving issue: re-runs the marts' checks only "
-        "(writes nothing).",
+        "(writes nothing, but opens the file: it queues behind writers).",
+        tags=WRITER_TAGS,
     )
 
 

@@ -1,5 +1,8 @@
 """Asset checks that gate the graph: GX suites, reconciliation with the source, freshness.
 
+Every check opens the DuckDB file, so every check step is in the ``warehouse_writer`` pool
+too: DuckDB refuses a reader while another process writes.
+
 Severity is the contract: an ERROR check is *blocking*, so when it fails nothing
 downstream of its asset runs in that run and the run fails naming the check; a WARN
 check is reported (and alerted) but never blocks.
@@ -25,7 +28,7 @@ from expectations.raw import raw_suite
 from expectations.validation import Severity, Suite, SuiteOutcome, build_data_docs, run_suite
 from ingestion.settings import WarehouseSettings
 from orchestration.catalog import SourceTable, source_tables
-from orchestration.config import OrchestrationSettings
+from orchestration.config import WRITER_POOL, OrchestrationSettings
 from orchestration.keys import raw_key
 from orchestration.source_db import TableProfile, profile_tables
 from orchestration.warehouse_db import relation_exists, warehouse_connection
@@ -112,6 +115,7 @@ def raw_suite_checks() -> dg.AssetChecksDefinition:
         ],
         can_subset=True,
         name="raw_suites",
+        pool=WRITER_POOL,
     )
     def raw_suites(
         context: AssetCheckExecutionContext,
@@ -198,6 +202,7 @@ def reconciliation_checks() -> dg.AssetChecksDefinition:
         ],
         can_subset=True,
         name="reconciliation",
+        pool=WRITER_POOL,
     )
     def reconciliation(
         context: AssetCheckExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]
@@ -267,6 +272,7 @@ def freshness_checks() -> dg.AssetChecksDefinition:
         ],
         can_subset=True,
         name="freshness",
+        pool=WRITER_POOL,
     )
     def freshness(
         context: AssetCheckExecutionContext,
@@ -362,7 +368,7 @@ def mart_checks(marts: Mapping[str, MartRelation]) -> list[dg.AssetChecksDefinit
         return []
     by_key = {m.key: m for m in marts.values()}
 
-    @dg.multi_asset_check(specs=specs, can_subset=True, name="mart_suites")
+    @dg.multi_asset_check(specs=specs, can_subset=True, name="mart_suites", pool=WRITER_POOL)
     def mart_suite_checks(
         context: AssetCheckExecutionContext,
         warehouse: dg.ResourceParam[WarehouseSettings],
