@@ -390,6 +390,20 @@ def personal_details(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
+def _cap(values: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Keep times inside the window without piling them on its last second.
+
+    A time past the end folds back into the 60 days before it, never before ``floor``
+    (the row's own creation), so cursors near the end stay spread out like real traffic.
+    """
+    values = np.asarray(values, dtype=np.int64).copy()
+    floor = np.broadcast_to(np.asarray(floor, dtype=np.int64), values.shape)
+    over = values > WINDOW_END
+    folded = WINDOW_END - (values[over] - WINDOW_END) % (60 * DAY)
+    values[over] = np.minimum(np.maximum(folded, floor[over]), WINDOW_END)
+    return values
+
+
 def _order_by_time(*arrays: np.ndarray, time: np.ndarray) -> list[np.ndarray]:
     order = np.argsort(time, kind="stable")
     return [a[order] for a in arrays]
@@ -532,18 +546,18 @@ class PlatformGenerator:
         self.planted.add("enum_variant", "users.role", ids[variant])
         self.planted.add("enum_unknown", "users.role", ids[unknown])
 
-        updated = np.minimum(created + rng.integers(0, 200 * DAY, total), WINDOW_END)
+        updated = _cap(created + rng.integers(0, 200 * DAY, total), created)
         deleted = np.full(total, -1, dtype=np.int64)
         soft = _pick_mask(rng, total, r.soft_delete)
-        deleted[soft] = np.minimum(
-            created[soft] + rng.integers(DAY, 300 * DAY, soft.sum()), WINDOW_END
+        deleted[soft] = _cap(
+            created[soft] + rng.integers(DAY, 300 * DAY, soft.sum()), created[soft]
         )
         updated[soft] = np.maximum(updated[soft], deleted[soft])
         self.planted.add("soft_delete", "users", ids[soft])
 
         two_factor = np.where(
             rng.random(total) < 0.4,
-            np.minimum(created + rng.integers(HOUR, 400 * DAY, total), WINDOW_END),
+            _cap(created + rng.integers(HOUR, 400 * DAY, total), created),
             -1,
         )
         legacy = np.where(
@@ -620,9 +634,7 @@ class PlatformGenerator:
                 ),
                 "payout_currency": payout_ccy,
                 "created_at": enc.timestamps(created),
-                "updated_at": enc.timestamps(
-                    np.minimum(created + rng.integers(0, 90 * DAY, n), WINDOW_END)
-                ),
+                "updated_at": enc.timestamps(_cap(created + rng.integers(0, 90 * DAY, n), created)),
             }
         )
 
@@ -835,7 +847,7 @@ class PlatformGenerator:
                 "currency": enc.strings(currency, null_ccy),
                 "started_at": enc.timestamps(started),
                 "cancelled_at": enc.timestamps(cancelled),
-                "updated_at": enc.timestamps(np.minimum(updated, WINDOW_END)),
+                "updated_at": enc.timestamps(_cap(updated, started)),
             }
         )
 
@@ -858,9 +870,8 @@ class PlatformGenerator:
         n = s.providers
         tenant = rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1
         user_row = self._learners_of(rng, tenant)
-        created = np.maximum(
-            self.users["created"].to_numpy()[user_row], WINDOW_START
-        ) + rng.integers(0, 200 * DAY, n)
+        joined = np.maximum(self.users["created"].to_numpy()[user_row], WINDOW_START)
+        created = _cap(joined + rng.integers(0, 200 * DAY, n), joined)
         tenant, user_row, created = _order_by_time(tenant, user_row, created, time=created)
         ids = np.arange(1, n + 1)
         region = SERVICE_REGIONS[rng.integers(0, len(SERVICE_REGIONS), n)]
@@ -882,7 +893,7 @@ class PlatformGenerator:
                 "rating": enc.money(rng.integers(250, 501, n)),
                 "created_at": enc.timestamps(created),
                 "updated_at": enc.timestamps(
-                    np.minimum(created + rng.integers(0, 100 * DAY, n), WINDOW_END)
+                    _cap(created + rng.integers(0, 100 * DAY, n), created)
                 ),
             }
         )
@@ -1067,7 +1078,7 @@ class PlatformGenerator:
         progress[over] = 9500
         completed[over] = -1
         updated = np.where(completed >= 0, completed, enrolled + rng.integers(0, 60 * DAY, n))
-        updated = np.minimum(updated, WINDOW_END)
+        updated = _cap(updated, enrolled)
         # Stale cursor: progress moved on (and the course was finished) but updated_at was not bumped.
         stale = _pick_mask(rng, n, r.stale_cursor) & (completed >= 0)
         updated[stale] = np.maximum(
@@ -1204,11 +1215,11 @@ class PlatformGenerator:
         fail["at"] = fail["at"] - rng.integers(60, 900, len(fail))
         pend = captured.sample(n=int(m * 0.012), random_state=int(rng.integers(0, 2**31))).copy()
         pend["status"], pend["enrollment"] = "pending", -1
-        pend["at"] = np.minimum(
-            pend["at"].to_numpy() + rng.integers(DAY, 30 * DAY, len(pend)), WINDOW_END - HOUR
+        pend["at"] = _cap(
+            pend["at"].to_numpy() + rng.integers(DAY, 30 * DAY, len(pend)), pend["at"].to_numpy()
         )
         pay = pd.concat([captured, fail, pend], ignore_index=True)
-        pay["at"] = np.minimum(np.maximum(pay["at"].to_numpy(), WINDOW_START), WINDOW_END - HOUR)
+        pay["at"] = _cap(np.maximum(pay["at"].to_numpy(), WINDOW_START), WINDOW_START)
         pay = pay.sort_values("at", kind="stable").reset_index(drop=True)
         n = len(pay)
         ids = np.arange(1, n + 1)
@@ -1295,7 +1306,7 @@ class PlatformGenerator:
             )
         )
         refunds = pd.concat(refund_rows, ignore_index=True)
-        refunds["at"] = np.minimum(refunds["at"].to_numpy(), WINDOW_END)
+        refunds["at"] = _cap(refunds["at"].to_numpy(), at[refunds["payment"].to_numpy() - 1])
         refunds = refunds.sort_values("at", kind="stable").reset_index(drop=True)
         refund_ids = np.arange(1, len(refunds) + 1)
         last_refund = refunds.groupby("payment")["at"].max()
@@ -1360,7 +1371,7 @@ class PlatformGenerator:
                 "processor_fee": enc.money(fee, no_fee),
                 "status": status_text,
                 "created_at": enc.timestamps(enc.new_york_wall_seconds(at)),
-                "updated_at": enc.timestamps(np.minimum(updated, WINDOW_END)),
+                "updated_at": enc.timestamps(_cap(updated, at)),
             }
         )[keep].reset_index(drop=True)
         refunds_out = pd.DataFrame(
@@ -1425,7 +1436,8 @@ class PlatformGenerator:
         payout_ccy = self.tenant_currency[agg["tenant"].to_numpy() - 1]
         # Orphan payouts: the batches they name were deleted by a cleanup script.
         gone_batches = batch_ids[_pick_mask(rng, batch_ids.size, max(self.rates.orphan * 3, 0.0))]
-        orphan = np.isin(batch, gone_batches)
+        exists = created <= WINDOW_END  # the last period's payouts are not created yet
+        orphan = np.isin(batch, gone_batches) & exists
         self.planted.add("orphan", "payouts.batch_id", ids[orphan])
         self.hard_deleted["payout_batches"] = sorted(int(x) for x in gone_batches)
         keep_batch = ~np.isin(batch_ids, gone_batches)
@@ -1438,7 +1450,6 @@ class PlatformGenerator:
                 "created_at": enc.timestamps(np.minimum(batch_created[keep_batch], WINDOW_END)),
             }
         )
-        created = np.minimum(created, WINDOW_END)
         payouts = pd.DataFrame(
             {
                 "id": enc.integers(ids),
@@ -1454,7 +1465,7 @@ class PlatformGenerator:
                 "created_at": enc.timestamps(created),
                 "updated_at": enc.timestamps(np.where(paid_at >= 0, paid_at, created)),
             }
-        )
+        )[exists].reset_index(drop=True)
         return batches, payouts
 
     # -- community -----------------------------------------------------------------------------------
@@ -1513,10 +1524,8 @@ class PlatformGenerator:
         m = s.members
         comm = rng.integers(0, n, m)
         member_row = self._learners_of(rng, tenant[comm])
-        joined = np.maximum(
-            created[comm], self.users["created"].to_numpy()[member_row]
-        ) + rng.integers(0, 200 * DAY, m)
-        joined = np.minimum(joined, WINDOW_END)
+        eligible = np.maximum(created[comm], self.users["created"].to_numpy()[member_row])
+        joined = _cap(eligible + rng.integers(0, 200 * DAY, m), eligible)
         comm, member_row, joined = _order_by_time(comm, member_row, joined, time=joined)
         left = np.where(rng.random(m) < 0.15, joined + rng.integers(DAY, 200 * DAY, m), -1)
         left[left > WINDOW_END] = -1
@@ -1537,9 +1546,8 @@ class PlatformGenerator:
         k = s.posts
         pc = rng.integers(0, n, k)
         author_row = self._learners_of(rng, tenant[pc])
-        at = np.minimum(
-            np.maximum(created[pc], WINDOW_START) + rng.integers(HOUR, 400 * DAY, k), WINDOW_END
-        )
+        opened = np.maximum(created[pc], WINDOW_START)
+        at = _cap(opened + rng.integers(HOUR, 400 * DAY, k), opened)
         pc, author_row, at = _order_by_time(pc, author_row, at, time=at)
         post_ids = np.arange(1, k + 1)
         self.planted.add("orphan", "community_posts.community_id", post_ids[np.isin(ids[pc], gone)])
@@ -1556,9 +1564,7 @@ class PlatformGenerator:
                 "title": enc.join("Post ", post_ids.astype(str)),
                 "body": body,
                 "created_at": enc.timestamps(at),
-                "updated_at": enc.timestamps(
-                    np.minimum(at + rng.integers(0, 5 * DAY, k), WINDOW_END)
-                ),
+                "updated_at": enc.timestamps(_cap(at + rng.integers(0, 5 * DAY, k), at)),
             }
         )
         return communities, members, posts
@@ -1570,7 +1576,10 @@ class PlatformGenerator:
         e = self.enrollments
         n = self.scale.attempts
         row = rng.integers(0, len(e), n)
-        at = np.minimum(e["enrolled"].to_numpy()[row] + rng.integers(HOUR, 90 * DAY, n), WINDOW_END)
+        at = _cap(
+            e["enrolled"].to_numpy()[row] + rng.integers(HOUR, 90 * DAY, n),
+            e["enrolled"].to_numpy()[row],
+        )
         (row, at) = _order_by_time(row, at, time=at)
         ids = np.arange(1, n + 1)
         course = e["course"].to_numpy()[row].copy()

@@ -361,3 +361,24 @@ def test_rows_belong_to_one_tenant(tmp_path: Path) -> None:
         )
         == []
     )
+
+
+def test_cursors_do_not_pile_up_on_the_last_second(tmp_path: Path) -> None:
+    """Real traffic spreads out: no cursor value is shared by a crowd of rows at the end."""
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    build(url, tmp_path)
+    for table in (
+        "users",
+        "enrollments",
+        "payments",
+        "community_posts",
+        "field_service_orders",
+        "subscriptions",
+    ):
+        crowd = ids(
+            url,
+            f"select count(*) from {table} where updated_at = (select max(updated_at) from {table})",
+        )
+        assert crowd[0] <= 3, table
+    assert ids(url, "select id from field_service_providers where updated_at < created_at") == []
+    assert ids(url, "select id from payouts where created_at > '2026-06-30 23:59:59'") == []
