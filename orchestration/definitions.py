@@ -9,18 +9,27 @@ import dagster as dg
 
 from ingestion.settings import WarehouseSettings
 from orchestration.config import OrchestrationSettings
-from orchestration.defs import automation, ingestion, quality, transform
+from orchestration.defs import automation, ingestion, quality, serving, transform
 from orchestration.defs.quality import RECONCILIATION
 from orchestration.keys import raw_key
+from orchestration.serving.settings import ServingSettings
 
 
 def build_definitions(
     warehouse: WarehouseSettings | None = None,
     orchestration: OrchestrationSettings | None = None,
+    serving_settings: ServingSettings | None = None,
 ) -> dg.Definitions:
-    """Every asset, check, job, schedule and sensor of the warehouse, bound to the settings."""
+    """Every asset, check, job, schedule and sensor of the warehouse, bound to the settings.
+
+    The serving settings default to the environment's, with the warehouse's data folder
+    and the orchestration's dbt artefacts (so the serving file sits beside the warehouse).
+    """
     warehouse = warehouse or WarehouseSettings()
     orchestration = orchestration or OrchestrationSettings()
+    serving_settings = serving_settings or ServingSettings(
+        data_dir=warehouse.data_dir, dbt_target_dir=orchestration.dbt_target_dir
+    )
     transform_defs, marts = transform.build_defs(
         warehouse, orchestration.dbt_target_dir, orchestration.dbt_column_lineage
     )
@@ -28,11 +37,13 @@ def build_definitions(
     reconciliation = [
         dg.AssetCheckKey(raw_key(name), RECONCILIATION) for name in ingestion.extracted_tables()
     ]
+    served = transform.served_model_keys(transform.dbt_project(orchestration.dbt_target_dir))
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
         quality.build_defs(warehouse, orchestration, marts),
-        automation.build_defs(orchestration, reconciliation, quality.mart_check_keys(marts)),
+        serving.build_defs(served, serving_settings),
+        automation.build_defs(orchestration, reconciliation),
     )
 
 

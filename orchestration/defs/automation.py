@@ -1,16 +1,19 @@
 """Jobs, schedules, the one-writer rule and alerting.
 
 - ``incremental``: observe the source, extract incrementally, build, check (no
-  reconciliation: hard deletes are only detected by a reconcile extract);
+  reconciliation: hard deletes are only detected by a reconcile extract), publish when
+  every ERROR check passed;
 - ``reconcile``: observe, reconcile extraction (hard deletes, stale cursors), full
-  dbt build, every check including reconciliation;
-- ``report``: re-audits the marts (their checks only) until the serving issue adds
-  the report assets.
+  dbt build, every check including reconciliation, publish;
+- ``report``: render (and email) the leadership report from the published serving
+  file. Neither of the other jobs renders it: leadership gets one report a week.
 
 Runs that open the warehouse carry ``warehouse/writer`` (DuckDB refuses even a reader
 while another process writes): the run queue admits one at a time (``dagster.yaml``),
 and every step that opens the file is in the ``warehouse_writer`` pool of one slot,
-which also serialises runs started in-process. Alerts go to the webhook and the
+which also serialises runs started in-process. The ``report`` job reads only the
+serving file (replaced by atomic rename, never locked by the writer), so it does not
+queue behind writers. Alerts go to the webhook and the
 local alert log for every failed run and every failed check.
 """
 
@@ -29,6 +32,7 @@ from orchestration.config import (
     WRITER_TAG,
     OrchestrationSettings,
 )
+from orchestration.defs.serving import REPORT_KEY
 
 WRITER_TAGS = {WRITER_TAG: "true"}
 
@@ -39,35 +43,41 @@ def _everything() -> dg.AssetSelection:
         return dg.AssetSelection.all(include_sources=True)
 
 
+def _built() -> dg.AssetSelection:
+    """Everything the writer jobs run: all but the weekly report."""
+    return _everything() - dg.AssetSelection.assets(REPORT_KEY)
+
+
 def incremental_job(reconciliation: Sequence[dg.AssetCheckKey]) -> UnresolvedAssetJobDefinition:
-    """Hourly: observe, extract what changed, build, check."""
+    """Hourly: observe, extract what changed, build, check, publish."""
     return dg.define_asset_job(
         "incremental",
-        selection=_everything() - dg.AssetSelection.checks(*reconciliation),
-        description="Observe the source, extract incrementally, build the models, run the checks.",
+        selection=_built() - dg.AssetSelection.checks(*reconciliation),
+        description="Observe the source, extract incrementally, build the models, run the "
+        "checks, publish when every ERROR check passed.",
         tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental"},
     )
 
 
 def reconcile_job() -> UnresolvedAssetJobDefinition:
-    """Nightly: reconcile extraction, full build, every check."""
+    """Nightly: reconcile extraction, full build, every check, publish."""
     return dg.define_asset_job(
         "reconcile",
-        selection=_everything(),
+        selection=_built(),
         description="Reconcile extraction (hard deletes, stale cursors), full dbt build, "
-        "every check including source reconciliation.",
+        "every check including source reconciliation, publish when every ERROR check passed.",
         tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "reconcile", FULL_REFRESH_TAG: "true"},
     )
 
 
-def report_job(mart_checks: Sequence[dg.AssetCheckKey]) -> UnresolvedAssetJobDefinition:
-    """Weekly: re-audit the marts; the serving issue adds the report assets to it."""
+def report_job() -> UnresolvedAssetJobDefinition:
+    """Weekly: the leadership report from the published serving file."""
     return dg.define_asset_job(
         "report",
-        selection=dg.AssetSelection.checks(*mart_checks),
-        description="Placeholder until the serving issue: re-runs the marts' checks only "
-        "(writes nothing, but opens the file: it queues behind writers).",
-        tags=WRITER_TAGS,
+        selection=dg.AssetSelection.assets(REPORT_KEY),
+        description="Render the dated leadership report from the published serving file "
+        "(the last version every ERROR check passed for) and email it when SMTP is set. "
+        "Reads only the serving file: it does not queue behind warehouse writers.",
     )
 
 
@@ -180,12 +190,9 @@ def alert_sensors(settings: OrchestrationSettings) -> list[dg.SensorDefinition]:
 def build_defs(
     settings: OrchestrationSettings,
     reconciliation_checks: Sequence[dg.AssetCheckKey],
-    mart_checks: Sequence[dg.AssetCheckKey],
 ) -> dg.Definitions:
     """Jobs, schedules and sensors; every job runs in one process (DuckDB has one writer)."""
-    jobs = [incremental_job(reconciliation_checks), reconcile_job()]
-    if mart_checks:
-        jobs.append(report_job(mart_checks))
+    jobs = [incremental_job(reconciliation_checks), reconcile_job(), report_job()]
     return dg.Definitions(
         jobs=jobs,
         schedules=schedules(jobs, settings),

@@ -168,6 +168,26 @@ def mart_relations(project: DbtProject) -> dict[str, MartRelation]:
     return marts
 
 
+def served_model_keys(project: DbtProject) -> list[dg.AssetKey]:
+    """The asset keys of every model the serving stage publishes (marts, dims, facts)."""
+    import json
+
+    from orchestration.serving.catalog import is_served_name
+
+    manifest = json.loads(project.manifest_path.read_text())
+    t = translator()
+    return sorted(
+        (
+            t.get_asset_spec(manifest, unique_id, project).key
+            for unique_id, node in manifest["nodes"].items()
+            if node["resource_type"] == "model"
+            and is_served_name(node.get("alias") or node["name"])
+            and node.get("config", {}).get("enabled", True)
+        ),
+        key=lambda key: key.to_user_string(),
+    )
+
+
 def build_defs(
     warehouse: WarehouseSettings, target_dir: Path, column_lineage: bool = True
 ) -> tuple[dg.Definitions, dict[str, MartRelation]]:
