@@ -164,11 +164,6 @@ def _release_duckdb() -> None:
             environment.close()
 
 
-def _pending_loads(warehouse_path: Path) -> dict[str, list[str]]:
-    """Raw tables with successful loads not yet consumed by a transform: table -> load ids."""
-    return {table: loads for table, (loads, _) in _pending(warehouse_path).items()}
-
-
 def _pending(warehouse_path: Path) -> dict[str, tuple[list[str], bool]]:
     """Unconsumed successful loads per raw table, and whether any of them changed raw: landed
     rows, or marked hard deletes or changed rows (ingestion/README.md, the extract log)."""
@@ -416,7 +411,8 @@ def _test_incremental_build(
     manifest = json.loads(manifest_path.read_text())
     tests = _single_pass_tests(manifest, set(result.built))
     if tests is None:
-        args = ["test", "--select", *sorted(result.built), "--exclude", "test_type:unit"]
+        names = sorted({unique_id.split(".")[-1] for unique_id in result.built})
+        args = ["test", "--select", *names, "--exclude", "test_type:unit"]
         if as_of:
             args += ["--vars", f"{{as_of: '{as_of}'}}"]
         tested = run_dbt(args, warehouse_path, target_path, quiet=quiet)

@@ -17,7 +17,8 @@ def transform(
         bool,
         typer.Option(
             "--incremental",
-            help="Build only the models downstream of raw tables loaded since the last transform.",
+            help="Build only the tables downstream of raw tables whose loads changed rows since "
+            "the last transform; their data tests run in one query.",
         ),
     ] = False,
     full_refresh: Annotated[
