@@ -1,4 +1,9 @@
-"""``warehouse run``: the main job, every stage end to end, executed through Dagster."""
+"""``warehouse run``: the main job, every stage end to end, executed through Dagster.
+
+Two Dagster runs in this process: the ``incremental`` (or ``reconcile``) job, which ends
+by publishing the audited marts when every ERROR check passed, then the ``report`` job
+(the weekly leadership report from the published serving file).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from orchestration.cli import SourceOption, WarehouseOption, app, build_settings
 from orchestration.commands.generate import print_generation
 
 if TYPE_CHECKING:
+    import dagster as dg
+
     from orchestration.config import OrchestrationSettings
     from orchestration.runner import RunSummary
 
@@ -36,11 +43,16 @@ def run(
     ] = "incremental",
 ) -> None:
     """The main job: generate the demo source if absent, then extract -> transform -> checks
-    through Dagster in this process, and summarise."""
+    -> publish -> report through Dagster in this process, and summarise."""
+    import dagster as dg
+
     from ingestion.generator import generate as run_generate
     from ingestion.generator import manifest_path_for, read_manifest
     from ingestion.generator.platform import DefectRates
     from orchestration.config import OrchestrationSettings
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
+    from orchestration.instance import prepare_dagster_home
     from orchestration.runner import run_job
 
     settings = build_settings(source, warehouse)
@@ -71,11 +83,68 @@ def run(
     if job not in ("incremental", "reconcile"):
         raise typer.BadParameter(f"unknown job {job!r}: incremental or reconcile")
     orchestration = OrchestrationSettings()
+    prepare_dagster_home(orchestration)
+    definitions = build_definitions(settings, orchestration)
     console.print(f"Running the {job} job through Dagster in this process")
-    summary = run_job(job, settings, orchestration)
+    with dg.DagsterInstance.get() as instance:
+        summary = run_job(job, settings, orchestration, instance, definitions=definitions)
+        published = materialization(instance, summary.run_id, PUBLISH_KEY)
+        report_summary, reported = None, None
+        if summary.success:
+            console.print("Running the report job through Dagster in this process")
+            report_summary = run_job(
+                "report", settings, orchestration, instance, definitions=definitions
+            )
+            reported = materialization(instance, report_summary.run_id, REPORT_KEY)
     print_summary(summary, orchestration, time.perf_counter() - started)
-    if not summary.success:
+    print_serving(published, reported, report_summary)
+    if not summary.success or (report_summary is not None and not report_summary.success):
         raise typer.Exit(code=1)
+
+
+def materialization(
+    instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey
+) -> dict[str, object] | None:
+    """The metadata values of ``key``'s materialization in ``run_id``, if it materialized."""
+    from dagster._core.events import DagsterEventType
+
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        event = entry.dagster_event
+        if event is None or event.asset_key != key:
+            continue
+        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
+        return {name: value.value for name, value in materialization.metadata.items()}
+    return None
+
+
+def print_serving(
+    published: dict[str, object] | None,
+    reported: dict[str, object] | None,
+    report_summary: RunSummary | None,
+) -> None:
+    """Where the audited marts were published, how long each publish step took, the report."""
+    if published is None:
+        console.print("Not published: the previously served version (if any) is still served.")
+    else:
+        console.print(
+            f"Published version {published['version']} ({published['tables']} tables, "
+            f"{published['dagster/row_count']:,} rows; {published['checks']})"
+        )
+        console.print(f"  Serving file: {published['serving_path']} (read-only)")
+        postgres = str(published["postgres"])
+        if postgres.startswith("not configured"):
+            postgres = "not configured (WAREHOUSE_PG_URL unset): published the serving file only"
+        console.print(f"  PostgreSQL: {postgres}")
+        timings = published["timings_s"]
+        if isinstance(timings, dict):
+            console.print(
+                "  Publish timings: "
+                + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items())
+            )
+    if reported is not None:
+        console.print(f"Report: {reported['path']} ({reported['stamp']}); {reported['emailed_to']}")
+    elif report_summary is not None:
+        console.print(f"Report not rendered: {report_summary.failure or 'the report job failed'}")
 
 
 def print_summary(
