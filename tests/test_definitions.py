@@ -20,6 +20,7 @@ from orchestration.defs.quality import (
     RAW_SUITE,
     RECONCILIATION,
 )
+from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
 from tests.orchestration_support import XDIST_GROUP, build, dbt_target_dir, once
 
 pytestmark = pytest.mark.xdist_group(XDIST_GROUP)
@@ -78,6 +79,22 @@ def test_every_mart_lineage_reaches_the_source_tables(loaded) -> None:
     }
 
 
+def test_publication_and_report_are_downstream_of_the_marts(loaded) -> None:
+    _, graph, _ = loaded
+    served = {
+        k for k in graph.get_all_asset_keys() if k.path[-1].startswith(("mart_", "dim_", "fct_"))
+    }
+    assert {k.path[-1] for k in served} >= MARTS | {"dim_tenant", "dim_date", "fct_payments"}
+    # publish reads every mart, dimension and fact directly, and the report reads publish
+    assert graph.get(PUBLISH_KEY).parent_keys == served
+    assert graph.get(REPORT_KEY).parent_keys == {PUBLISH_KEY}
+    report_upstream = _upstream(graph, REPORT_KEY)
+    assert served | {PUBLISH_KEY} <= report_upstream
+    # ... so the report's lineage reaches every source table through raw
+    assert {k.path[1] for k in report_upstream if k.path[0] == "source"} == set(TABLE_SPECS)
+    assert not graph.get(REPORT_KEY).child_keys
+
+
 def test_no_dbt_source_is_disconnected_from_its_dlt_asset(loaded) -> None:
     defs, graph, dbt_target = loaded
     manifest = json.loads((dbt_target / "manifest.json").read_text())
@@ -126,13 +143,24 @@ def test_jobs_schedules_and_the_writer_tag(loaded) -> None:
     incremental = defs.resolve_job_def("incremental")
     reconcile = defs.resolve_job_def("reconcile")
     assert incremental.tags[WRITER_TAG] == "true" and reconcile.tags[WRITER_TAG] == "true"
-    assert defs.resolve_job_def("report").tags[WRITER_TAG] == "true"  # it opens the file
+    # the report reads only the serving file: it does not queue behind writers
+    assert WRITER_TAG not in defs.resolve_job_def("report").tags
     # hard deletes are only found by a reconcile extract: hourly runs do not reconcile
     assert "reconciliation" not in incremental.graph.node_dict
-    assert {"reconciliation", "extract", "dbt_build", "raw_suites", "mart_suites"} <= set(
+    assert {
+        "reconciliation",
+        "extract",
+        "dbt_build",
+        "raw_suites",
+        "mart_suites",
+        "serving__publish",
+    } <= set(reconcile.graph.node_dict)
+    # both writer jobs publish; only the weekly job renders (and emails) the report
+    assert "serving__publish" in incremental.graph.node_dict
+    assert "serving__report" not in set(incremental.graph.node_dict) | set(
         reconcile.graph.node_dict
     )
-    assert set(defs.resolve_job_def("report").graph.node_dict) == {"mart_suites"}
+    assert set(defs.resolve_job_def("report").graph.node_dict) == {"serving__report"}
     schedules = {s.name: s for s in defs.schedules or []}
     assert schedules["incremental_schedule"].cron_schedule == "0 * * * *"
     assert schedules["reconcile_schedule"].cron_schedule == "30 2 * * *"
