@@ -1,8 +1,10 @@
 """The whole graph through Dagster on a generated demo source, and the gates it enforces.
 
-One incremental run (source -> dlt -> dbt -> GX) on a tiny generated SQLite source; then
-check-only runs against the warehouse it built: reconciliation with the source (and a
-planted missing row), a planted WARN that does not block and a planted ERROR that does.
+One incremental run (source -> dlt -> dbt -> GX -> publish) on a tiny generated SQLite
+source; the weekly report job on what it published; then check-only runs against the
+warehouse it built: reconciliation with the source (and a planted missing row, which
+stops a publish), a planted WARN that does not block publication and a planted ERROR
+that does (the previously published version stays served).
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ import pytest
 from ingestion.generator import DefectRates, generate, manifest_path_for
 from ingestion.specs import TABLE_SPECS
 from orchestration.defs.quality import MART_DISTRIBUTION, MART_RULES, RECONCILIATION
+from orchestration.defs.serving import PUBLISH_KEY
 from orchestration.runner import run_job, summarize
+from orchestration.serving.checks import load_check_results
+from orchestration.serving.publish import current_version, list_versions
+from orchestration.serving.settings import ServingSettings
 from tests.orchestration_support import (
     XDIST_GROUP,
-    build,
     dbt_target_dir,
     once,
+    orchestration_settings,
     warehouse_settings,
 )
+from tests.serving_support import LocalSmtpServer
 
 pytestmark = [pytest.mark.xdist_group(XDIST_GROUP), pytest.mark.slow]
 
@@ -52,12 +59,42 @@ def _build(tmp_path_factory: pytest.TempPathFactory):
         replace=False,
         manifest_path=manifest_path_for(url, warehouse.data_dir),
     )
-    defs, warehouse, orchestration = build(root, dbt_target)
+    from orchestration.definitions import build_definitions
+
+    orchestration = orchestration_settings(root, dbt_target)
+    defs = build_definitions(warehouse, orchestration, serving_settings(root, dbt_target))
     with dg.DagsterInstance.ephemeral() as instance:
         summary = run_job(
             "incremental", warehouse, orchestration, instance, alert=False, definitions=defs
         )
     return defs, warehouse, orchestration, summary
+
+
+def serving_settings(root: Path, dbt_target: Path, **overrides: object) -> ServingSettings:
+    """Serving file, check results and reports under ``root``; no PostgreSQL, no mail
+    (explicit values: the environment's WAREHOUSE_* settings never leak into the test)."""
+    values: dict[str, object] = {
+        "data_dir": root / "data",
+        "dbt_target_dir": dbt_target,
+        "serving_path": root / "data" / "serving" / "warehouse.duckdb",
+        "checks_path": root / "data" / "checks.json",
+        "report_dir": root / "data" / "reports",
+        "serving_keep": 5,
+        "pg_url": None,
+        "smtp_host": None,
+        "smtp_to": None,
+    }
+    values.update(overrides)
+    return ServingSettings(**values)  # type: ignore[arg-type]
+
+
+def _serving(warehouse) -> ServingSettings:
+    return serving_settings(warehouse.data_dir.parent, dbt_target_dir(None))
+
+
+def _served(serving: ServingSettings, sql: str) -> list[tuple]:
+    with duckdb.connect(str(serving.resolved_serving_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
 
 
 def _source_counts(path: Path) -> dict[str, int]:
@@ -85,6 +122,53 @@ def test_one_run_lands_transforms_and_checks_everything(built) -> None:
     assert sum(1 for c in summary.checks if c.check.startswith("not_null_")) > 20  # dbt tests
     index = orchestration.gx_site_dir / "site" / "index.html"
     assert "raw.payments" in index.read_text()
+
+    # every check passed, so the run ended by publishing the marts, dims and facts
+    serving = _serving(warehouse)
+    assert summary.materialized["serving/publish"] == sum(
+        rows or 0
+        for asset, rows in summary.materialized.items()
+        if asset.split("/")[-1].startswith(("mart_", "dim_", "fct_"))
+    )
+    assert "serving/report" not in summary.materialized  # hourly runs send no report
+    assert len(list_versions(serving)) == 1 == len({current_version(serving)})
+    served = {name for (name,) in _served(serving, "select table_name from duckdb_tables()")}
+    assert {a.split("/")[-1] for a in marts} <= served
+    assert {"dim_tenant", "fct_payments", "_publish_metadata"} <= served
+    ((passed, failed),) = _served(
+        serving, "select distinct checks_passed, checks_failed from analytics._publish_metadata"
+    )
+    assert (passed, failed) == (len(summary.checks), 0)  # every check of the run counted
+    gate = load_check_results(serving.resolved_checks_path)  # for `warehouse publish`/`report`
+    assert (gate.passed, gate.failed, gate.blocking_failures) == (len(summary.checks), 0, ())
+
+
+def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(built) -> None:
+    defs, warehouse, orchestration, summary = built
+    serving = _serving(warehouse)
+    with dg.DagsterInstance.ephemeral() as instance:
+        report = run_job(
+            "report", warehouse, orchestration, instance, alert=False, definitions=defs
+        )
+    assert report.success, report.failure
+    assert set(report.materialized) == {"serving/report"} and not report.checks
+    (path,) = serving.resolved_report_dir.glob("leadership-report-*.html")
+    html = path.read_text()
+    assert f"{len(summary.checks)} checks passed and 0 failed" in html  # the served stamp
+    assert "<script src=" not in html  # self-contained
+
+    # with SMTP settings the same asset emails it (to a local server)
+    from orchestration.defs.serving import report as report_asset
+
+    with LocalSmtpServer() as smtp, dg.DagsterInstance.ephemeral() as instance:
+        mailing = serving.model_copy(
+            update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_to": "ceo@example.com"}
+        )
+        result = dg.materialize([report_asset], resources={"serving": mailing}, instance=instance)
+        assert result.success
+        (materialization,) = result.asset_materializations_for_node("serving__report")
+    assert materialization.metadata["emailed_to"].value == "ceo@example.com"
+    assert [m["to"] for m in smtp.messages] == [["ceo@example.com"]]
 
 
 def _check_job(defs: dg.Definitions, name: str, selection, extra_assets=()) -> dg.JobDefinition:
@@ -126,6 +210,28 @@ def test_reconciliation_matches_the_source_and_catches_a_missing_row(built) -> N
     raw_sum = Decimal(failed[0].metadata["raw_money_sum"].value)
     assert Decimal(str(source_sum)).quantize(Decimal("0.01")) - raw_sum == amount
 
+    # a failed ERROR check anywhere in the run stops the publication, even one Dagster's
+    # blocking does not reach here (the raw asset is not in this job): the step re-reads the
+    # run's verdicts
+    serving = _serving(warehouse)
+    served_before = current_version(serving)
+    publishing = _check_job(
+        defs,
+        "reconcile_then_publish",
+        dg.AssetSelection.checks(*keys) | dg.AssetSelection.assets(PUBLISH_KEY),
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = publishing.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    assert not [m for m in result.get_asset_materialization_events() if m.asset_key == PUBLISH_KEY]
+    (failure,) = [
+        e.event_specific_data.error.message  # type: ignore[union-attr]
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE" and e.step_key == "serving__publish"
+    ]
+    assert "not published" in failure and "raw/payments:reconciles_with_source" in failure
+    assert current_version(serving) == served_before
+
 
 def _evaluations(result: dg.ExecuteInProcessResult):
     return [
@@ -137,17 +243,15 @@ def _evaluations(result: dg.ExecuteInProcessResult):
 
 def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream(built) -> None:
     defs, warehouse, _, _ = built
-    published: list[str] = []
-
-    @dg.asset(deps=[LTV], key=["report", "ltv_probe"])
-    def ltv_probe() -> None:
-        """Stands in for the publication assets a later issue adds downstream of the marts."""
-        published.append("ran")
-
+    serving = _serving(warehouse)
     selection = dg.AssetSelection.checks(
         dg.AssetCheckKey(LTV, MART_RULES), dg.AssetCheckKey(LTV, MART_DISTRIBUTION)
-    ) | dg.AssetSelection.assets(ltv_probe)
-    job = _check_job(defs, "planted", selection, [ltv_probe])
+    ) | dg.AssetSelection.assets(PUBLISH_KEY)
+    job = _check_job(defs, "planted", selection)
+
+    def ltv(person: int, column: str) -> float:
+        sql = f"select {column} from analytics.mart_learner_ltv where person_id = {person}"
+        return _served(serving, sql)[0][0]
 
     # WARN: a negative LTV to date for a learner too new for any window rule.
     with duckdb.connect(str(warehouse.warehouse_path)) as con:
@@ -163,7 +267,14 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
     assert verdicts[MART_RULES].passed
     assert not verdicts[MART_DISTRIBUTION].passed
     assert verdicts[MART_DISTRIBUTION].severity == dg.AssetCheckSeverity.WARN
-    assert result.success and published == ["ran"]
+    # a WARN does not block: the (warned) build is published, stamped with the failure
+    assert result.success
+    published = current_version(serving)
+    assert published is not None and len(list_versions(serving)) >= 2
+    assert ltv(person, "ltv_to_date_usd") == -5
+    assert _served(
+        serving, "select distinct checks_passed, checks_failed from analytics._publish_metadata"
+    ) == [(1, 1)]
 
     # ERROR: one mature learner whose 90-day LTV drops below the 30-day one.
     with duckdb.connect(str(warehouse.warehouse_path)) as con:
@@ -180,11 +291,20 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
     rules = verdicts[MART_RULES]
     assert not rules.passed and rules.severity == dg.AssetCheckSeverity.ERROR
     assert "mature_ltv_90_usd" in rules.description and "1 unexpected rows" in rules.description
-    assert published == ["ran"]  # the probe did not run again
     assert not result.success
     summary = summarize(result, "planted", 0.0)
-    assert summary.skipped_steps == ["report__ltv_probe"]
+    assert summary.skipped_steps == ["serving__publish"]  # publication did not happen
     assert "finance/mart_learner_ltv: mart_rules" in (summary.failure or "")
+    assert not [m for m in result.get_asset_materialization_events() if m.asset_key == PUBLISH_KEY]
+    # readers still get the previously published version, without the corrupted value
+    assert current_version(serving) == published
+    assert ltv(person, "ltv_90_usd") >= ltv(person, "ltv_30_usd")
+    with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
+        ((corrupted,),) = con.execute(
+            "select ltv_90_usd - ltv_30_usd from finance.mart_learner_ltv where person_id = ?",
+            [person],
+        ).fetchall()
+    assert corrupted == -1
 
 
 def test_reconciliation_subtracts_rows_hard_deleted_at_the_source(built) -> None:
