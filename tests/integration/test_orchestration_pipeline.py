@@ -171,6 +171,52 @@ def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(b
     assert [m["to"] for m in smtp.messages] == [["ceo@example.com"]]
 
 
+@pytest.mark.postgres
+def test_publish_goes_to_postgresql_when_a_url_is_configured(built, tmp_path: Path) -> None:
+    """With WAREHOUSE_PG_URL (here: a scratch database) the same asset publishes the marts,
+    dims and facts to PostgreSQL too, in the same version as the serving file."""
+    import psycopg
+
+    from orchestration.definitions import build_definitions
+    from tests.serving_support import pg_available, require, scratch_database
+
+    require("PostgreSQL on 127.0.0.1:5432", pg_available())
+    _, warehouse, orchestration, _ = built
+    with scratch_database("dagster") as (url, roles):
+        serving = serving_settings(
+            tmp_path,
+            dbt_target_dir(None),
+            pg_url=url,
+            pg_bi_role=roles["bi"],
+            pg_tenant_role_prefix=roles["tenant_prefix"],
+        )
+        defs = build_definitions(warehouse, orchestration, serving)
+        job = _check_job(
+            defs,
+            "publish_to_postgres",
+            dg.AssetSelection.checks(dg.AssetCheckKey(LTV, MART_RULES))
+            | dg.AssetSelection.assets(PUBLISH_KEY),
+        )
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = job.execute_in_process(instance=instance, raise_on_error=False)
+        assert result.success
+        (event,) = [
+            m for m in result.get_asset_materialization_events() if m.asset_key == PUBLISH_KEY
+        ]
+        metadata = event.materialization.metadata
+        assert not str(metadata["postgres"].value).startswith("not configured")
+        assert "postgres_copy_audit_swap" in metadata["timings_s"].value
+        counts = metadata["row_counts"].value
+        with psycopg.connect(url) as conn:
+            for table in ("mart_learner_ltv", "dim_tenant", "fct_payments"):
+                (rows,) = conn.execute(f"select count(*) from analytics.{table}").fetchone()
+                assert rows == counts[table], table
+            (version,) = conn.execute(
+                "select distinct version from analytics._publish_metadata"
+            ).fetchone()
+        assert version == metadata["version"].value == current_version(serving)
+
+
 def _check_job(defs: dg.Definitions, name: str, selection, extra_assets=()) -> dg.JobDefinition:
     merged = dg.Definitions.merge(
         defs,
