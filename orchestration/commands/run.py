@@ -88,17 +88,17 @@ def run(
     console.print(f"Running the {job} job through Dagster in this process")
     with dg.DagsterInstance.get() as instance:
         summary = run_job(job, settings, orchestration, instance, definitions=definitions)
-        published = materialization(instance, summary.run_id, PUBLISH_KEY)
-        report_summary, reported = None, None
-        if summary.success:
-            console.print("Running the report job through Dagster in this process")
-            report_summary = run_job(
-                "report", settings, orchestration, instance, definitions=definitions
-            )
-            reported = materialization(instance, report_summary.run_id, REPORT_KEY)
-    print_summary(summary, orchestration, time.perf_counter() - started)
-    print_serving(published, reported, report_summary)
-    if not summary.success or (report_summary is not None and not report_summary.success):
+        print_summary(summary, orchestration, time.perf_counter() - started)
+        print_publish(materialization(instance, summary.run_id, PUBLISH_KEY))
+        if not summary.success:
+            raise typer.Exit(code=1)
+        console.print("Running the report job through Dagster in this process")
+        report_summary = run_job(
+            "report", settings, orchestration, instance, definitions=definitions
+        )
+        print_report(materialization(instance, report_summary.run_id, REPORT_KEY), report_summary)
+    console.print(f"Done in {time.perf_counter() - started:.1f} s.")
+    if not report_summary.success:
         raise typer.Exit(code=1)
 
 
@@ -117,34 +117,34 @@ def materialization(
     return None
 
 
-def print_serving(
-    published: dict[str, object] | None,
-    reported: dict[str, object] | None,
-    report_summary: RunSummary | None,
-) -> None:
-    """Where the audited marts were published, how long each publish step took, the report."""
+def print_publish(published: dict[str, object] | None) -> None:
+    """Where the audited marts were published and how long each publish step took."""
     if published is None:
         console.print("Not published: the previously served version (if any) is still served.")
-    else:
+        return
+    console.print(
+        f"Published version {published['version']} ({published['tables']} tables, "
+        f"{published['dagster/row_count']:,} rows; {published['checks']})"
+    )
+    console.print(f"  Serving file: {published['serving_path']} (read-only)")
+    postgres = str(published["postgres"])
+    if postgres.startswith("not configured"):
+        postgres = "not configured (WAREHOUSE_PG_URL unset): published the serving file only"
+    console.print(f"  PostgreSQL: {postgres}")
+    timings = published["timings_s"]
+    if isinstance(timings, dict):
         console.print(
-            f"Published version {published['version']} ({published['tables']} tables, "
-            f"{published['dagster/row_count']:,} rows; {published['checks']})"
+            "  Publish timings: "
+            + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items())
         )
-        console.print(f"  Serving file: {published['serving_path']} (read-only)")
-        postgres = str(published["postgres"])
-        if postgres.startswith("not configured"):
-            postgres = "not configured (WAREHOUSE_PG_URL unset): published the serving file only"
-        console.print(f"  PostgreSQL: {postgres}")
-        timings = published["timings_s"]
-        if isinstance(timings, dict):
-            console.print(
-                "  Publish timings: "
-                + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items())
-            )
-    if reported is not None:
-        console.print(f"Report: {reported['path']} ({reported['stamp']}); {reported['emailed_to']}")
-    elif report_summary is not None:
-        console.print(f"Report not rendered: {report_summary.failure or 'the report job failed'}")
+
+
+def print_report(reported: dict[str, object] | None, summary: RunSummary) -> None:
+    """The dated report's path and stamp, and whether it was emailed."""
+    if reported is None:
+        console.print(f"Report not rendered: {summary.failure or 'the report job failed'}")
+        return
+    console.print(f"Report: {reported['path']} ({reported['stamp']}); {reported['emailed_to']}")
 
 
 def print_summary(
