@@ -20,7 +20,7 @@ import pytest
 from ingestion.generator import DefectRates, generate, manifest_path_for
 from ingestion.specs import TABLE_SPECS
 from orchestration.defs.quality import MART_DISTRIBUTION, MART_RULES, RECONCILIATION
-from orchestration.defs.serving import PUBLISH_KEY
+from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
 from orchestration.runner import run_job, summarize
 from orchestration.serving.checks import load_check_results
 from orchestration.serving.publish import current_version, list_versions
@@ -143,14 +143,26 @@ def test_one_run_lands_transforms_and_checks_everything(built) -> None:
     assert (gate.passed, gate.failed, gate.blocking_failures) == (len(summary.checks), 0, ())
 
 
-def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(built) -> None:
+def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(
+    built, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.cli import console
+    from orchestration.commands.run import materialization, print_report
+
     defs, warehouse, orchestration, summary = built
     serving = _serving(warehouse)
     with dg.DagsterInstance.ephemeral() as instance:
         report = run_job(
             "report", warehouse, orchestration, instance, alert=False, definitions=defs
         )
+        reported = materialization(instance, report.run_id, REPORT_KEY)
     assert report.success, report.failure
+    # what `warehouse run` prints after its report job
+    monkeypatch.setattr(console, "width", 500)
+    assert reported is not None
+    print_report(reported, report)
+    printed = capsys.readouterr().out
+    assert f"Report: {reported['path']} (" in printed and printed.rstrip().endswith("not emailed")
     assert set(report.materialized) == {"serving/report"} and not report.checks
     (path,) = serving.resolved_report_dir.glob("leadership-report-*.html")
     html = path.read_text()
@@ -287,7 +299,12 @@ def _evaluations(result: dg.ExecuteInProcessResult):
     ]
 
 
-def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream(built) -> None:
+def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream(
+    built, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.cli import console
+    from orchestration.commands.run import materialization, print_publish
+
     defs, warehouse, _, _ = built
     serving = _serving(warehouse)
     selection = dg.AssetSelection.checks(
@@ -309,6 +326,7 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
         )
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
+        metadata = materialization(instance, result.run_id, PUBLISH_KEY)
     verdicts = {e.check_name: e for e in _evaluations(result)}
     assert verdicts[MART_RULES].passed
     assert not verdicts[MART_DISTRIBUTION].passed
@@ -321,6 +339,14 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
     assert _served(
         serving, "select distinct checks_passed, checks_failed from analytics._publish_metadata"
     ) == [(1, 1)]
+    # what `warehouse run` prints about a publication: the file, no PostgreSQL, the timings
+    monkeypatch.setattr(console, "width", 500)
+    print_publish(metadata)
+    printed = capsys.readouterr().out
+    assert f"Published version {published} (" in printed
+    assert f"Serving file: {serving.resolved_serving_path} (read-only)" in printed
+    assert "published the serving file only" in printed
+    assert "Publish timings: build_and_audit_serving_file" in printed
 
     # ERROR: one mature learner whose 90-day LTV drops below the 30-day one.
     with duckdb.connect(str(warehouse.warehouse_path)) as con:
