@@ -9,11 +9,13 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli import app, console
+from orchestration.cli import SourceOption, WarehouseOption, app, console
 
 
 @app.command()
 def dev(
+    source: SourceOption = None,
+    warehouse: WarehouseOption = None,
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
 ) -> None:
     """Start `dagster dev` (UI and daemon: schedules, sensors, run queue) on workspace.yaml."""
@@ -21,6 +23,11 @@ def dev(
     from orchestration.config import OrchestrationSettings
     from orchestration.instance import prepare_dagster_home
 
+    # The Dagster processes read the same WAREHOUSE_* settings as every other stage.
+    if source:
+        os.environ["WAREHOUSE_SOURCE_URL"] = source
+    if warehouse:
+        os.environ["WAREHOUSE_PATH"] = str(warehouse)
     home = prepare_dagster_home(OrchestrationSettings())
     executable = shutil.which("dagster") or os.path.join(os.path.dirname(sys.executable), "dagster")
     console.print(f"DAGSTER_HOME={home}; the UI will be on http://127.0.0.1:{port}")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestration.cli import WarehouseOption, app, build_settings, console, fail
+from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console, fail
 
 
 def serving_settings(
@@ -31,6 +31,7 @@ def serving_settings(
 
 @app.command()
 def publish(
+    source: SourceOption = None,
     warehouse: WarehouseOption = None,
     serving: Annotated[
         Path | None,
@@ -71,7 +72,7 @@ def publish(
     from orchestration.serving.publish import AuditFailed, publish_warehouse
     from orchestration.serving.publish import rollback as run_rollback
 
-    settings = build_settings(None, warehouse)
+    settings = build_settings(source, warehouse)  # publishing reads the warehouse, never the source
     serving_conf = serving_settings(serving, pg_url, keep, checks)
     if list_versions:
         print_versions(serving_conf)

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestration.cli import app, console, fail
+from orchestration.cli import SourceOption, WarehouseOption, app, console, fail
 
 
 @app.command()
 def report(
+    source: SourceOption = None,
+    warehouse: WarehouseOption = None,
     serving: Annotated[
         Path | None,
         typer.Option(
@@ -53,6 +55,7 @@ def report(
     from orchestration.serving.report.render import build_report
     from orchestration.serving.settings import ServingSettings
 
+    del source, warehouse  # accepted like every stage's; the report reads only the serving file
     overrides: dict[str, Any] = {}
     if serving:
         overrides["serving_path"] = serving
