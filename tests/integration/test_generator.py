@@ -183,7 +183,11 @@ def test_every_planted_defect_is_in_the_database(source_url: str, tmp_path: Path
     zero = ids(
         source_url, f"select id from users where {zero_text.format(q=q)} = '0000-00-00 00:00:00'"
     )
-    assert zero and zero == planted(manifest, "zero_date", "users.legacyImportedAt")
+    seen = rows(
+        source_url,
+        f"select {zero_text.format(q=q)}, count(*) from users group by 1 order by 2 desc limit 5",
+    )
+    assert zero and zero == planted(manifest, "zero_date", "users.legacyImportedAt"), seen
 
     # 1/3/11: structural quirks are in the schema itself.
     columns = rows(
