@@ -43,6 +43,9 @@ ID = (
 REF = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
 MONEY = Numeric(12, 2)
 BOOL = Integer().with_variant(mysql.TINYINT(1), "mysql", "mariadb")
+# Plain DATETIME (seconds), spelled out for MySQL: Dagster's storage module registers a global
+# compile hook that renders the generic DateTime as DATETIME(6) on MySQL once it is imported.
+DATETIME = DateTime().with_variant(mysql.DATETIME(), "mysql", "mariadb")
 
 
 def _id() -> Column:
@@ -64,7 +67,7 @@ tenants = _table(
     Column("region", String(8), nullable=False),
     Column("default_currency", String(3), nullable=False),
     Column("reporting_timezone", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 users = _table(
@@ -82,11 +85,11 @@ users = _table(
     Column("address_line1", String(255)),
     Column("postal_code", String(16)),
     Column("marketing_consent", BOOL, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-    Column("deleted_at", DateTime),
-    Column("twoFactorLastVerifiedAt", DateTime),
-    Column("legacyImportedAt", DateTime),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
+    Column("deleted_at", DATETIME),
+    Column("twoFactorLastVerifiedAt", DATETIME),
+    Column("legacyImportedAt", DATETIME),
     indexes=("tenant_id", "email", "updated_at"),
 )
 
@@ -99,8 +102,8 @@ instructor_profiles = _table(
     Column("tax_id", String(32)),
     Column("bank_account_number", String(34)),
     Column("payout_currency", String(3)),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("user_id", "updated_at"),
 )
 
@@ -116,9 +119,9 @@ courses = _table(
     Column("price_amount", MONEY, nullable=False),
     Column("currency", String(3)),
     Column("status", String(32)),
-    Column("published_at", DateTime),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("published_at", DATETIME),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("tenant_id", "instructor_id", "slug", "updated_at"),
 )
 
@@ -131,10 +134,10 @@ enrollments = _table(
     Column("status", String(32), nullable=False),
     Column("acquisition_channel", String(32)),
     Column("progress_pct", Numeric(5, 2), nullable=False),
-    Column("enrolled_at", DateTime, nullable=False),
-    Column("completed_at", DateTime),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("enrolled_at", DATETIME, nullable=False),
+    Column("completed_at", DATETIME),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("tenant_id", "user_id", "course_id", "updated_at"),
 )
 
@@ -151,8 +154,8 @@ payments = _table(
     Column("processor", String(16), nullable=False),
     Column("processor_fee", MONEY),
     Column("status", String(32), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("tenant_id", "user_id", "updated_at"),
 )
 
@@ -162,7 +165,7 @@ refunds = _table(
     Column("payment_id", REF, nullable=False),
     Column("amount", MONEY, nullable=False),
     Column("reason", String(64)),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
     indexes=("payment_id", "created_at"),
 )
 
@@ -170,7 +173,7 @@ payout_batches = _table(
     "payout_batches",
     _id(),
     Column("status", String(16), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 payouts = _table(
@@ -184,9 +187,9 @@ payouts = _table(
     Column("status", String(16), nullable=False),
     Column("period_start", Date, nullable=False),
     Column("period_end", Date, nullable=False),
-    Column("paid_at", DateTime),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("paid_at", DATETIME),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("instructor_id", "batch_id", "updated_at"),
 )
 
@@ -199,9 +202,9 @@ subscriptions = _table(
     Column("status", String(16), nullable=False),
     Column("monthly_amount", MONEY, nullable=False),
     Column("currency", String(3)),
-    Column("started_at", DateTime, nullable=False),
-    Column("cancelled_at", DateTime),
-    Column("updated_at", DateTime, nullable=False),
+    Column("started_at", DATETIME, nullable=False),
+    Column("cancelled_at", DATETIME),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("user_id", "updated_at"),
 )
 
@@ -213,9 +216,9 @@ ebooks = _table(
     Column("title", String(255), nullable=False),
     Column("price_amount", MONEY, nullable=False),
     Column("currency", String(3)),
-    Column("published_at", DateTime),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("published_at", DATETIME),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("instructor_id", "updated_at"),
 )
 
@@ -228,9 +231,9 @@ communities = _table(
     Column("slug", String(255), nullable=False),
     Column("visibility", String(16), nullable=False),
     Column("metadata", Text),
-    Column("created_at", DateTime, nullable=False),
-    Column("archived_at", DateTime),
-    Column("updated_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
+    Column("archived_at", DATETIME),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("tenant_id", "slug", "updated_at"),
 )
 
@@ -240,8 +243,8 @@ community_members = _table(
     Column("community_id", REF, nullable=False),
     Column("user_id", REF, nullable=False),
     Column("role", String(16), nullable=False),
-    Column("joined_at", DateTime, nullable=False),
-    Column("left_at", DateTime),
+    Column("joined_at", DATETIME, nullable=False),
+    Column("left_at", DATETIME),
     indexes=("community_id", "user_id"),
 )
 
@@ -252,8 +255,8 @@ community_posts = _table(
     Column("author_id", REF, nullable=False),
     Column("title", String(255)),
     Column("body", Text),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("community_id", "updated_at"),
 )
 
@@ -265,8 +268,8 @@ field_service_providers = _table(
     Column("region", String(32), nullable=False),
     Column("service_types", Text),
     Column("rating", Numeric(3, 2)),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("tenant_id", "updated_at"),
 )
 
@@ -282,11 +285,11 @@ field_service_orders = _table(
     Column("quoted_amount", MONEY, nullable=False),
     Column("currency", String(3)),
     Column("metadata", Text),
-    Column("requested_at", DateTime, nullable=False),
-    Column("matched_at", DateTime),
-    Column("completed_at", DateTime),
-    Column("cancelled_at", DateTime),
-    Column("updated_at", DateTime, nullable=False),
+    Column("requested_at", DATETIME, nullable=False),
+    Column("matched_at", DATETIME),
+    Column("completed_at", DATETIME),
+    Column("cancelled_at", DATETIME),
+    Column("updated_at", DATETIME, nullable=False),
     indexes=("tenant_id", "provider_id", "updated_at"),
 )
 
@@ -296,7 +299,7 @@ field_service_events = _table(
     Column("order_id", REF, nullable=False),
     Column("event_type", String(32), nullable=False),
     Column("payload", Text),
-    Column("occurred_at", DateTime, nullable=False),
+    Column("occurred_at", DATETIME, nullable=False),
     indexes=("order_id",),
 )
 
@@ -307,7 +310,7 @@ activity_logs = _table(
     Column("user_id", REF, nullable=False),
     Column("course_id", REF),
     Column("activity_type", String(32), nullable=False),
-    Column("occurred_at", DateTime, nullable=False),
+    Column("occurred_at", DATETIME, nullable=False),
     indexes=("user_id", "occurred_at"),
 )
 
@@ -318,7 +321,7 @@ assessment_attempts = _table(
     Column("course_id", REF, nullable=False),
     Column("score", Numeric(6, 2), nullable=False),
     Column("max_score", Numeric(6, 2), nullable=False),
-    Column("attempted_at", DateTime, nullable=False),
+    Column("attempted_at", DATETIME, nullable=False),
     indexes=("user_id", "course_id"),
 )
 
@@ -331,8 +334,8 @@ moderation_cases = _table(
     Column("reason", String(64), nullable=False),
     Column("decision", String(16)),
     Column("moderator_id", REF),
-    Column("created_at", DateTime, nullable=False),
-    Column("decided_at", DateTime),
+    Column("created_at", DATETIME, nullable=False),
+    Column("decided_at", DATETIME),
     indexes=("tenant_id",),
 )
 
@@ -343,7 +346,7 @@ domain_events = _table(
     Column("aggregate_id", REF, nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("payload", Text),
-    Column("occurred_at", DateTime, nullable=False),
+    Column("occurred_at", DATETIME, nullable=False),
 )
 
 learning_paths = _table(
@@ -352,7 +355,7 @@ learning_paths = _table(
     Column("tenant_id", REF, nullable=False),
     Column("region_id", REF),
     Column("title", String(255), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 integrations = _table(
@@ -361,7 +364,7 @@ integrations = _table(
     Column("tenant_id", REF, nullable=False),
     Column("provider", String(32), nullable=False),
     Column("api_key", String(128), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 webhooks = _table(
@@ -370,7 +373,7 @@ webhooks = _table(
     Column("tenant_id", REF, nullable=False),
     Column("url", String(255), nullable=False),
     Column("secret", String(128), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 course_drip_schedules = _table(
@@ -378,7 +381,7 @@ course_drip_schedules = _table(
     _id(),
     Column("course_id", REF, nullable=False),
     Column("release_offset_days", Integer, nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 ads_governance_rules = _table(
@@ -386,7 +389,7 @@ ads_governance_rules = _table(
     _id(),
     Column("rule_name", String(64), nullable=False),
     Column("definition", Text),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 data_partitions = _table(
@@ -394,7 +397,7 @@ data_partitions = _table(
     _id(),
     Column("table_name", String(64), nullable=False),
     Column("partition_key", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DATETIME, nullable=False),
 )
 
 TABLE_NAMES: tuple[str, ...] = tuple(metadata.tables)

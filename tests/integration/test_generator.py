@@ -385,3 +385,23 @@ def test_cursors_do_not_pile_up_on_the_last_second(tmp_path: Path) -> None:
         assert crowd[0] <= 3, table
     assert ids(url, "select id from field_service_providers where updated_at < created_at") == []
     assert ids(url, "select id from payouts where created_at > '2026-06-30 23:59:59'") == []
+
+
+def test_mysql_datetimes_stay_plain_datetime_after_dagster_is_imported(
+    tmp_path: Path, mysql_database: Callable[[str], str]
+) -> None:
+    """Dagster's storage module makes SQLAlchemy render DateTime as DATETIME(6) on MySQL."""
+    import dagster._core.storage.sql  # noqa: F401  (registers Dagster's global compile hooks)
+
+    url = mysql_database("gen")
+    build(url, tmp_path)
+    precision = rows(
+        url,
+        "select column_name, datetime_precision from information_schema.columns "
+        "where table_schema = database() and data_type = 'datetime' and datetime_precision <> 0",
+    )
+    assert precision == []
+    zero = ids(
+        url, "select id from users where cast(legacyImportedAt as char) = '0000-00-00 00:00:00'"
+    )
+    assert zero
