@@ -790,15 +790,27 @@ class PlatformGenerator:
             }
         )
 
-    def _learners_of(self, rng: np.random.Generator, tenant: np.ndarray) -> np.ndarray:
-        """A random learner (user row index) of each given tenant."""
+    def _learners_of(
+        self, rng: np.random.Generator, tenant: np.ndarray, by_tenure: bool = False
+    ) -> np.ndarray:
+        """A random learner (user row index) of each given tenant.
+
+        ``by_tenure`` weighs learners by how long they have been on the platform, so that
+        purchases spread over a learner's whole life instead of crowding the recent sign-ups
+        into the last weeks of the window.
+        """
         users = self.users
         out = np.empty(tenant.size, dtype=np.int64)
         learner = users["role"].to_numpy() == "learner"
+        tenure = (WINDOW_END - np.maximum(users["created"].to_numpy(), WINDOW_START)).astype(float)
         for t in np.unique(tenant):
             pool = np.flatnonzero(learner & (users["tenant"].to_numpy() == t))
             where = np.flatnonzero(tenant == t)
-            out[where] = pool[rng.integers(0, pool.size, where.size)]
+            if by_tenure:
+                weight = np.maximum(tenure[pool], DAY)
+                out[where] = pool[rng.choice(pool.size, size=where.size, p=weight / weight.sum())]
+            else:
+                out[where] = pool[rng.integers(0, pool.size, where.size)]
         return out
 
     def _subscriptions(self) -> pd.DataFrame:
@@ -1042,6 +1054,9 @@ class PlatformGenerator:
         courses = self.courses[self.courses["sellable"].to_numpy()]
         # Course popularity is skewed: a few best-sellers, a long tail of quiet courses.
         popularity = rng.pareto(1.1, len(courses)) + 0.05
+        # ... and a course sells for as long as it has been on sale, not all in its first weeks.
+        on_sale = WINDOW_END - np.maximum(courses["published"].to_numpy(), WINDOW_START)
+        popularity = popularity * np.maximum(on_sale, DAY)
         course_row = np.empty(n, dtype=np.int64)
         tenant = rng.choice(s.tenants, size=n, p=self.tenant_weights) + 1
         c_tenant = courses["tenant"].to_numpy()
@@ -1053,7 +1068,7 @@ class PlatformGenerator:
             w = popularity[pool] / popularity[pool].sum()
             course_row[where] = pool[rng.choice(pool.size, size=where.size, p=w)]
         tenant = c_tenant[course_row]
-        user_row = self._learners_of(rng, tenant)
+        user_row = self._learners_of(rng, tenant, by_tenure=True)
         floor = np.maximum(
             courses["published"].to_numpy()[course_row], self.users["created"].to_numpy()[user_row]
         )
@@ -1144,7 +1159,7 @@ class PlatformGenerator:
         eb = self.ebooks[self.ebooks["published"].to_numpy() >= 0]
         k = self.scale.ebook_sales
         row = rng.integers(0, len(eb), k)
-        buyer = self._learners_of(rng, eb["tenant"].to_numpy()[row])
+        buyer = self._learners_of(rng, eb["tenant"].to_numpy()[row], by_tenure=True)
         floor = np.maximum(eb["published"].to_numpy()[row], self.users["created"].to_numpy()[buyer])
         at = floor + (rng.random(k) * np.maximum(WINDOW_END - DAY - floor, HOUR)).astype(np.int64)
         frames.append(
