@@ -10,6 +10,25 @@ from rich.table import Table
 
 from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console, fail
 
+# Options shared by `publish` and `report`: both read the served version and the check results.
+ServingOption = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="WAREHOUSE_SERVING_PATH",
+        help="The read-only serving DuckDB file. Default: data/serving/warehouse.duckdb.",
+        show_default=False,
+    ),
+]
+ChecksOption = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="WAREHOUSE_CHECKS_PATH",
+        help="Check results: the orchestration layer's checks.json or dbt's run_results.json. "
+        "Default: data/checks.json.",
+        show_default=False,
+    ),
+]
+
 
 def serving_settings(
     serving: Path | None, pg_url: str | None, keep: int | None, checks: Path | None
@@ -33,14 +52,7 @@ def serving_settings(
 def publish(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
-    serving: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="WAREHOUSE_SERVING_PATH",
-            help="The read-only serving DuckDB file. Default: data/serving/warehouse.duckdb.",
-            show_default=False,
-        ),
-    ] = None,
+    serving: ServingOption = None,
     pg_url: Annotated[
         str | None,
         typer.Option(
@@ -50,15 +62,7 @@ def publish(
             show_default=False,
         ),
     ] = None,
-    checks: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="WAREHOUSE_CHECKS_PATH",
-            help="Check results: the orchestration layer's checks.json or dbt's run_results.json. "
-            "Default: data/checks.json.",
-            show_default=False,
-        ),
-    ] = None,
+    checks: ChecksOption = None,
     keep: Annotated[int | None, typer.Option(help="Published versions kept. Default 5.")] = None,
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Serve the previous published version again.")

@@ -8,28 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from orchestration.cli import SourceOption, WarehouseOption, app, console, fail
+from orchestration.commands.publish import ChecksOption, ServingOption
 
 
 @app.command()
 def report(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
-    serving: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="WAREHOUSE_SERVING_PATH",
-            help="The published serving DuckDB file. Default: data/serving/warehouse.duckdb.",
-            show_default=False,
-        ),
-    ] = None,
-    checks: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="WAREHOUSE_CHECKS_PATH",
-            help="Check results JSON (or dbt run_results.json) for the stamp. Default: data/checks.json.",
-            show_default=False,
-        ),
-    ] = None,
+    serving: ServingOption = None,
+    checks: ChecksOption = None,
     checks_passed: Annotated[
         int | None, typer.Option(help="Override: number of checks passed.", show_default=False)
     ] = None,
