@@ -206,36 +206,18 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
 
     ltv_now = mature30.iloc[-1] if len(mature30) else None
     ltv_before = mature30.iloc[-2] if len(mature30) > 1 else None
+    # The month-over-month KPIs read straight off the instructor P&L trend.
+    pnl_kpis = (
+        ("Attributed gross sales", "gross_sales_usd", "usd"),
+        ("Net sales", "net_sales_usd", "usd"),
+        ("Platform revenue", "platform_revenue_usd", "usd"),
+        ("Take rate", "take_rate", "pct"),
+        ("Contribution margin", "contribution_margin_usd", "usd"),
+    )
     kpis = [
-        Kpi(
-            "Attributed gross sales",
-            pick(pnl_trend, period, "gross_sales_usd"),
-            pick(pnl_trend, previous, "gross_sales_usd"),
-            "usd",
-        ),
-        Kpi(
-            "Net sales",
-            pick(pnl_trend, period, "net_sales_usd"),
-            pick(pnl_trend, previous, "net_sales_usd"),
-            "usd",
-        ),
-        Kpi(
-            "Platform revenue",
-            pick(pnl_trend, period, "platform_revenue_usd"),
-            pick(pnl_trend, previous, "platform_revenue_usd"),
-            "usd",
-        ),
-        Kpi(
-            "Take rate",
-            pick(pnl_trend, period, "take_rate"),
-            pick(pnl_trend, previous, "take_rate"),
-            "pct",
-        ),
-        Kpi(
-            "Contribution margin",
-            pick(pnl_trend, period, "contribution_margin_usd"),
-            pick(pnl_trend, previous, "contribution_margin_usd"),
-            "usd",
+        *(
+            Kpi(label, pick(pnl_trend, period, column), pick(pnl_trend, previous, column), unit)
+            for label, column, unit in pnl_kpis
         ),
         Kpi(
             "New paying learners",
