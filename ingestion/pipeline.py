@@ -37,6 +37,7 @@ from dlt.extract.resource import DltResource
 
 from ingestion.drift import BOOKKEEPING, Drift, LandedType, TableDriftError, detect_drift
 from ingestion.pii import mask_pii, resolve_pii_key
+from ingestion.probe import Probe, probe_tables, save_probes, stored_probes
 from ingestion.settings import WarehouseSettings
 from ingestion.source_reader import ReadStats, SourceColumn, SourceError, SourceReader
 from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS, PiiTreatment, TableSpec
@@ -85,6 +86,8 @@ class TableReport:
     deletes_detected: int = 0
     changed_rows_detected: int = 0
     retries: int = 0
+    # The probe found nothing new since the last run: the table was not read at all.
+    unchanged: bool = False
     masked_columns: list[str] = field(default_factory=list)
     new_columns: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
@@ -167,6 +170,8 @@ def describe_table(report: TableReport) -> str:
         f"{report.rows_read:,} rows read",
         f"{report.seconds:.1f} s",
     ]
+    if report.unchanged:
+        parts.append("unchanged since the last run, not read")
     if report.zero_dates_nulled:
         parts.append(f"{report.zero_dates_nulled:,} zero dates nulled")
     if report.masked_columns:
@@ -696,8 +701,10 @@ def _raw_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _table_has_rows(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    if table not in _raw_tables(conn):
+def _table_has_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, raw_tables: set[str] | None = None
+) -> bool:
+    if table not in (_raw_tables(conn) if raw_tables is None else raw_tables):
         return False
     row = conn.execute(f'select exists(select 1 from {DATASET}."{table}")').fetchone()
     return bool(row and row[0])
@@ -751,10 +758,20 @@ def run_extract(
     ctx.warehouse = conn
     try:
         pipeline = platform_pipeline(settings, conn)
-        source = platform_source(settings, specified, unspecified, ctx)
+        raw_tables = _raw_tables(conn)
+        probes = _probe(ctx, specified)
+        unchanged = _unchanged_tables(pipeline, conn, probes, raw_tables)
         for name in specified:
+            ctx.report(name)  # the summary lists tables in spec order, read or not
+            if name in unchanged:
+                _report_unchanged(ctx, TABLE_SPECS[name])
+        to_read = [n for n in specified if n not in unchanged]
+        source = platform_source(settings, to_read, unspecified, ctx)
+        for name in to_read:
             # A first load into an empty table needs no merge: append skips dlt's staging copy.
-            if TABLE_SPECS[name].write_disposition == "merge" and not _table_has_rows(conn, name):
+            if TABLE_SPECS[name].write_disposition == "merge" and not _table_has_rows(
+                conn, name, raw_tables
+            ):
                 source.resources[name].apply_hints(write_disposition="append")
         for name in missing:
             report = ctx.report(name)
@@ -773,7 +790,10 @@ def run_extract(
 
         try:
             with _quiet_expected_dlt_warnings():
-                load_id = _run_pipeline(pipeline, source, ctx)
+                if to_read or unspecified or pipeline.has_pending_data:
+                    load_id = _run_pipeline(pipeline, source, ctx)
+                else:
+                    load_id = f"unchanged_{int(time.time() * 1e6)}"
                 if mode == "reconcile":
                     from ingestion.reconcile import reconcile_tables
 
@@ -782,12 +802,99 @@ def run_extract(
         except ExtractError:
             write_extract_log(conn, summarize())  # the failed run is on record too
             raise
+        _remember_probes(ctx, pipeline, conn, load_id, probes, to_read)
         summary = summarize()
         write_extract_log(conn, summary)
         return summary
     finally:
         conn.close()
         reader.close()
+
+
+def _probe(ctx: ExtractContext, names: Sequence[str]) -> dict[str, Probe]:
+    """Probes of the tables that can be probed (none when the probe itself fails)."""
+    probed = []
+    for name in names:
+        spec = TABLE_SPECS[name]
+        try:
+            columns, _ = ctx.reader.columns(
+                name, spec.never_selected, spec.booleans, spec.primary_key
+            )
+        except SourceError:
+            continue  # the table's own read reports it
+        probed.append((spec, columns))
+    try:
+        return probe_tables(ctx.reader, probed)
+    except SourceError as exc:
+        log.warning("probing the source failed, reading every table: %s", exc)
+        return {}
+
+
+def _state_cursor(pipeline: dlt.Pipeline, table: str) -> str | None:
+    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    value = resources.get(table, {}).get("cursor")
+    return None if value is None else str(value)
+
+
+def _unchanged_tables(
+    pipeline: dlt.Pipeline,
+    conn: duckdb.DuckDBPyConnection,
+    probes: dict[str, Probe],
+    raw_tables: set[str],
+) -> set[str]:
+    """Tables whose read would land nothing: no new append-only row, or the same newest
+    cursor, columns and fingerprint of the re-read rows as when raw last read them."""
+    stored = stored_probes(conn, DATASET)
+    unchanged: set[str] = set()
+    for name, probe in probes.items():
+        if name not in raw_tables:
+            continue
+        spec = TABLE_SPECS[name]
+        cursor = _state_cursor(pipeline, name) if spec.cursor else None
+        if spec.cursor and cursor is None:
+            continue  # never loaded: the first read is a full one
+        if spec.write_disposition == "append":
+            if probe.cursor is None or int(probe.cursor) <= int(cursor or 0):
+                unchanged.add(name)
+        elif stored.get(name) == probe and probe.cursor == cursor:
+            unchanged.add(name)
+    return unchanged
+
+
+def _report_unchanged(ctx: ExtractContext, spec: TableSpec) -> None:
+    report = ctx.report(spec.name)
+    report.mode = "incremental" if spec.cursor else "full"
+    report.unchanged = True
+    report.started_at = report.finished_at = datetime.now(UTC).replace(tzinfo=None)
+    ctx.progress.table_started(spec.name, report.mode, 0)
+    ctx.progress.table_finished(report)
+
+
+def _remember_probes(
+    ctx: ExtractContext,
+    pipeline: dlt.Pipeline,
+    conn: duckdb.DuckDBPyConnection,
+    load_id: str,
+    before: dict[str, Probe],
+    read: Sequence[str],
+) -> None:
+    """Store the probe of each table read in full, when nothing changed while it was read."""
+    candidates = [
+        n
+        for n in read
+        if n in before
+        and TABLE_SPECS[n].write_disposition == "merge"
+        and ctx.reports.get(n) is not None
+        and ctx.reports[n].status == "ok"
+    ]
+    after = _probe(ctx, candidates) if candidates else {}
+    keep = {
+        n: before[n]
+        for n in candidates
+        if after.get(n) == before[n]
+        and (not TABLE_SPECS[n].cursor or _state_cursor(pipeline, n) == before[n].cursor)
+    }
+    save_probes(conn, DATASET, load_id, keep, [n for n in read if n not in keep])
 
 
 class _HintOverrideFilter(logging.Filter):

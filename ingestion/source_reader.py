@@ -307,18 +307,22 @@ class SourceReader:
 
     def scalar_row(self, sql: str, table: str, stats: ReadStats) -> list[Any]:
         """One row of a small aggregate query (bounds, counts), retried."""
+        rows = self.rows(sql, table, stats)
+        return list(rows[0]) if rows else []
 
-        def fetch() -> list[Any]:
+    def rows(self, sql: str, table: str, stats: ReadStats) -> list[tuple[Any, ...]]:
+        """Every row of a small query (bounds, counts, probes), retried."""
+
+        def fetch() -> list[tuple[Any, ...]]:
             if self.dialect == "mysql":
                 # One pooled connection for the many small queries: connectorx would open a
                 # new connection (and handshake) for each.
                 if self._engine is None:
                     self._engine = create_engine(self.sqlalchemy_url, pool_pre_ping=True)
                 with self._engine.connect() as conn:
-                    row = conn.exec_driver_sql(sql).fetchone()
-                return list(row) if row is not None else []
+                    return [tuple(r) for r in conn.exec_driver_sql(sql).fetchall()]
             with sqlite3.connect(self.sqlite_path) as conn:
-                return list(conn.execute(sql).fetchone())
+                return [tuple(r) for r in conn.execute(sql).fetchall()]
 
         return self._with_retries(table, fetch, stats)
 

@@ -335,3 +335,80 @@ def test_a_run_that_dies_mid_table_is_completed_by_the_next(platform, tmp_path) 
         "select count(*) from raw.payments where updated_at = '2030-01-01 00:00:00'",
     )[0][0]
     assert changed == 50
+
+
+class CountingReader(SourceReader):
+    """Counts the row reads (SELECTs of a table's rows) issued per table."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads: dict[str, int] = {}
+
+    def read(self, table, columns, where, stats):  # type: ignore[override]
+        self.reads[table] = self.reads.get(table, 0) + 1
+        return super().read(table, columns, where, stats)
+
+
+def counting_run(settings, **kwargs):
+    """``run_extract`` with a CountingReader: (summary, reads per table)."""
+    readers: list[CountingReader] = []
+
+    def factory(url: str) -> CountingReader:
+        readers.append(CountingReader(url))
+        return readers[-1]
+
+    summary = run_extract(settings, reader_factory=factory, **kwargs)
+    return summary, readers[0].reads
+
+
+def test_unchanged_tables_are_not_read_and_changes_in_the_window_are(platform, tmp_path) -> None:
+    url, _ = platform
+    settings = settings_for(tmp_path, url)
+    assert run_extract(settings).ok
+
+    # Nothing changed: no table's rows are selected at all, and the log still has every table.
+    summary, reads = counting_run(settings)
+    assert summary.ok
+    assert reads == {}
+    assert {t: r.rows_read for t, r in summary.tables.items()} == dict.fromkeys(TABLE_SPECS, 0)
+    log = warehouse_rows(
+        settings.warehouse_path,
+        "select table_name, mode, rows_read, status from raw._extract_log where load_id = ?",
+        [summary.load_id],
+    )
+    assert sorted(t for t, *_ in log) == sorted(TABLE_SPECS)
+    assert {(r, s) for _, _, r, s in log} == {(0, "ok")}
+    assert dict((t, m) for t, m, *_ in log)["tenants"] == "full"
+
+    # A users row inside the lookback window changes without its cursor moving, a tenant
+    # (no cursor at all) is renamed: both tables are read again, nothing else is.
+    newest = source_rows(url, "select max(updated_at) from users")[0][0]
+    execute(
+        url,
+        f"UPDATE users SET country_code = 'ZZ' WHERE updated_at = '{newest:%Y-%m-%d %H:%M:%S}'",
+        "UPDATE tenants SET name = 'Renamed tenant' WHERE id = 1",
+    )
+    summary, reads = counting_run(settings)
+    assert summary.ok
+    assert set(reads) == {"users", "tenants"}
+    window = source_rows(
+        url,
+        "select count(*) from users where updated_at >= "
+        f"'{newest:%Y-%m-%d %H:%M:%S}' - interval 2 hour",
+    )[0][0]
+    assert summary.tables["users"].rows_read == window
+    assert summary.tables["tenants"].rows_read == source_count(url, "tenants")
+    assert (
+        warehouse_rows(
+            settings.warehouse_path,
+            "select count(*) from raw.users where country_code = 'ZZ'",
+        )[0][0]
+        == source_rows(url, "select count(*) from users where country_code = 'ZZ'")[0][0]
+        > 0
+    )
+    assert warehouse_rows(settings.warehouse_path, "select name from raw.tenants where id = 1") == [
+        ("Renamed tenant",)
+    ]
+    # The next run finds both unchanged again.
+    summary, reads = counting_run(settings)
+    assert (summary.ok, reads) == (True, {})
