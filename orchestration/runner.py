@@ -16,7 +16,7 @@ from dagster._core.events import DagsterEventType
 
 from ingestion.settings import WarehouseSettings
 from orchestration.alerting import Alert, send_alert
-from orchestration.config import SELF_ALERTING_TAG, OrchestrationSettings
+from orchestration.config import REBUILT_METADATA, SELF_ALERTING_TAG, OrchestrationSettings
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class RunSummary:
     success: bool
     seconds: float
     materialized: dict[str, int | None] = field(default_factory=dict)  # asset -> rows
+    # dbt assets an incremental build left as they were (nothing they read changed)
+    current: list[str] = field(default_factory=list)
     observed: int = 0
     rows_landed: int = 0
     checks: list[CheckOutcome] = field(default_factory=list)
@@ -72,6 +74,10 @@ def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> Ru
         if kind == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = data.materialization  # type: ignore[union-attr]
             metadata = materialization.metadata
+            rebuilt = metadata.get(REBUILT_METADATA)
+            if rebuilt is not None and rebuilt.value is False:
+                summary.current.append(materialization.asset_key.to_user_string())
+                continue
             rows = metadata.get("dagster/row_count")
             summary.materialized[materialization.asset_key.to_user_string()] = (
                 rows.value if rows is not None and isinstance(rows.value, int) else None

@@ -167,6 +167,11 @@ def print_summary(
         f"observed, {summary.rows_landed:,} rows landed in raw; checks: "
         f"{summary.checks_passed:,} passed, {len(failed):,} failed"
     )
+    if summary.current:
+        console.print(
+            f"{len(summary.current):,} dbt assets left as they were (incremental build: "
+            "nothing they read changed since the last build)"
+        )
     for check in failed[:30]:
         console.print(f"  {check.severity} {check.asset} {check.check}: {check.description[:300]}")
     if summary.skipped_steps:

@@ -6,10 +6,12 @@ asset checks; models get their column schema from the manifest and, after a buil
 row counts and column lineage (dagster-dbt waits for dbt to release the DuckDB file).
 """
 
+import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from dagster_dbt import (
 )
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
-from orchestration.config import FULL_REFRESH_TAG, WRITER_POOL
+from orchestration.config import FULL_REFRESH_TAG, REBUILT_METADATA, WRITER_POOL
 from orchestration.defs.quality import MartRelation
 from orchestration.keys import raw_key
 
@@ -119,11 +121,27 @@ def dbt_build_assets(
         pool=WRITER_POOL,
     )
     def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        """``dbt build`` of the selected models, seeds, snapshots and tests (full refresh on
-        reconcile runs), with row counts and column lineage attached."""
-        args = ["build"]
-        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
-            args.append("--full-refresh")
+        """``dbt build`` of the selected models, seeds, snapshots and tests, with row counts
+        and column lineage attached: on reconcile runs a full refresh; on incremental runs
+        only what the loads since the last build changed (the rest is reported current)."""
+        from orchestration.transformation import _has_transformed, _pending, _record_loads
+
+        full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
+        args = ["build", *(["--full-refresh"] if full_refresh else [])]
+        pending = _pending(warehouse.warehouse_path)
+        plan: IncrementalPlan | None = None
+        if not full_refresh and _has_transformed(warehouse.warehouse_path):
+            manifest = json.loads(project.manifest_path.read_text())
+            changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
+            plan = incremental_plan(manifest, changed)
+            # One value: dagster-dbt reads a single argument after --exclude.
+            args += ["--exclude", " ".join([*plan.excluded, "test_type:unit"])]
+            context.log.info(
+                f"Incremental build: loads changed {', '.join(changed) or 'no table'}; "
+                f"building {len(plan.built)} of {len(plan.built) + len(plan.current)} "
+                "models, snapshots and seeds"
+            )
+        current = _CurrentOutputs(context, project, plan) if plan is not None else None
         with warehouse_env(warehouse):
             # The parse's target folder: dbt re-parses only what changed (one writer at a time,
             # so runs never share it concurrently).
@@ -132,11 +150,138 @@ def dbt_build_assets(
             if column_lineage:
                 events = events.fetch_column_metadata()
             try:
-                yield from events
+                for event in events:
+                    if current is not None and isinstance(event, dg.Output):
+                        yield from current.before(event.output_name)
+                    yield event
             finally:
                 release_duckdb()
+        if not invocation.is_successful():
+            return
+        if current is not None:
+            yield from current.remaining()
+        _record_loads(
+            warehouse.warehouse_path, {table: loads for table, (loads, _) in pending.items()}
+        )
 
     return dbt_build
+
+
+@dataclass(frozen=True)
+class IncrementalPlan:
+    """What an incremental build runs: the dbt nodes (unique ids) downstream of the raw tables
+    whose loads changed rows (``built``), the models, snapshots and seeds it leaves as they
+    are (``current``) and the dbt node names it excludes to get there."""
+
+    built: frozenset[str]
+    current: frozenset[str]
+    excluded: tuple[str, ...]
+    changed_tables: tuple[str, ...]
+
+
+def incremental_plan(manifest: Mapping[str, Any], changed_tables: list[str]) -> IncrementalPlan:
+    """The same selection as ``warehouse transform --incremental``: every table and snapshot
+    downstream of a changed raw table, plus everything downstream of the extract log (the
+    data-quality mart); views are always current (they read raw as it is), unit tests check
+    logic a load cannot change. Data tests run when any node they read is built."""
+    sources = {
+        unique_id
+        for unique_id, source in manifest["sources"].items()
+        if source["source_name"] == "platform"
+        and (source.get("identifier") or source["name"]) in {*changed_tables, "_extract_log"}
+    }
+    children = manifest["child_map"]
+    downstream: set[str] = set()
+    frontier = list(sources)
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in downstream:
+                downstream.add(child)
+                frontier.append(child)
+    nodes = manifest["nodes"]
+    buildable = {
+        unique_id
+        for unique_id, node in nodes.items()
+        if node["resource_type"] in {"model", "snapshot", "seed"}
+        and node["config"].get("enabled", True)
+    }
+    built = {
+        unique_id
+        for unique_id in buildable & downstream
+        if nodes[unique_id]["config"].get("materialized") != "view"
+    }
+    tests = {
+        unique_id
+        for unique_id, node in nodes.items()
+        if node["resource_type"] == "test" and built.intersection(node["depends_on"]["nodes"])
+    }
+    excluded = sorted(
+        node["name"]
+        for unique_id, node in nodes.items()
+        if node["resource_type"] in {"model", "snapshot", "seed", "test"}
+        and unique_id not in built | tests
+    )
+    return IncrementalPlan(
+        built=frozenset(built),
+        current=frozenset(buildable - built),
+        excluded=tuple(excluded),
+        changed_tables=tuple(changed_tables),
+    )
+
+
+class _CurrentOutputs:
+    """An output for each selected model an incremental build leaves as it was: nothing it
+    reads changed, so its table is current. Marked ``warehouse/rebuilt = false`` (rebuilt
+    models carry dbt's own metadata), so the checks and the publication downstream run on
+    the current tables instead of being skipped. Dagster wants a multi-asset's outputs in
+    topological order: each goes out just before the first rebuilt model that reads it, the
+    rest after the build."""
+
+    def __init__(self, context: AssetExecutionContext, project: DbtProject, plan: IncrementalPlan):
+        manifest = json.loads(project.manifest_path.read_text())
+        t = translator()
+        self._context = context
+        self._parents = manifest["parent_map"]
+        self._unique_ids = {
+            t.get_asset_spec(manifest, unique_id, project).key: unique_id
+            for unique_id in plan.built | plan.current
+        }
+        self._current = {
+            unique_id
+            for key, unique_id in self._unique_ids.items()
+            if unique_id in plan.current and key in context.selected_asset_keys
+        }
+        self._keys = {unique_id: key for key, unique_id in self._unique_ids.items()}
+        self._done: set[str] = set()
+        self._reason = "no load since the last build changed a table it reads" + (
+            f" (changed: {', '.join(plan.changed_tables)})" if plan.changed_tables else ""
+        )
+
+    def before(self, output_name: str) -> Iterator[dg.Output]:
+        """The current models ``output_name``'s model reads, ancestors first, not yet out."""
+        key = self._context.assets_def.keys_by_output_name[output_name]
+        unique_id = self._unique_ids.get(key)
+        if unique_id is not None:
+            yield from self._ancestors_first(self._parents.get(unique_id, []))
+            self._done.add(unique_id)
+
+    def remaining(self) -> Iterator[dg.Output]:
+        """Every current model not out yet, ancestors first."""
+        yield from self._ancestors_first(sorted(self._current))
+
+    def _ancestors_first(self, unique_ids: list[str]) -> Iterator[dg.Output]:
+        for unique_id in unique_ids:
+            if unique_id in self._done or unique_id not in self._current:
+                continue
+            self._done.add(unique_id)
+            yield from self._ancestors_first(self._parents.get(unique_id, []))
+            yield dg.Output(
+                None,
+                output_name=self._context.assets_def.get_output_name_for_asset_key(
+                    self._keys[unique_id]
+                ),
+                metadata={REBUILT_METADATA: False, "reason": self._reason},
+            )
 
 
 def release_duckdb() -> None:

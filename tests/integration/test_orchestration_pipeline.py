@@ -143,6 +143,53 @@ def test_one_run_lands_transforms_and_checks_everything(built) -> None:
     assert (gate.passed, gate.failed, gate.blocking_failures) == (len(summary.checks), 0, ())
 
 
+def test_a_second_incremental_run_rebuilds_only_what_the_load_changed(built) -> None:
+    """Runs second: one payment changes at the source; the next hourly run lands that row,
+    rebuilds what reads payments (and the data-quality mart), leaves the rest as it was,
+    still checks and publishes, and records the loads it consumed."""
+    defs, warehouse, orchestration, first = built
+    with sqlite3.connect(warehouse.demo_source_path) as con:
+        payment_id, amount = con.execute(
+            "select id, amount from payments where status = 'succeeded' order by id limit 1"
+        ).fetchone()
+        new_amount = Decimal(str(amount)) + Decimal("1000.01")
+        con.execute(
+            "update payments set amount = ?, updated_at = (select max(updated_at) from payments) "
+            "where id = ?",
+            [str(new_amount), payment_id],
+        )
+    with dg.DagsterInstance.ephemeral() as instance:
+        summary = run_job(
+            "incremental", warehouse, orchestration, instance, alert=False, definitions=defs
+        )
+    assert summary.success, summary.failure
+    assert summary.rows_landed == 1  # the changed payment, nothing re-landed
+    rebuilt = {a.split("/")[-1] for a in summary.materialized}
+    current = {a.split("/")[-1] for a in summary.current}
+    assert {"fct_payments", "mart_learner_ltv", "mart_instructor_pnl"} <= rebuilt
+    assert "mart_data_quality" in rebuilt  # reads the extract log, which every load changes
+    # nothing they read changed: reported current, not rebuilt
+    assert {"fct_learning_activity", "fct_community_activity", "dim_currency"} <= current
+    assert not rebuilt & current
+    dbt_assets = {
+        a.split("/")[-1] for a in first.materialized if not a.startswith(("raw/", "serving/"))
+    }
+    assert rebuilt | current >= dbt_assets  # every dbt asset accounted for, none skipped
+    assert "serving/publish" in summary.materialized and not summary.skipped_steps
+    assert not summary.checks_failed, summary.checks_failed[:5]
+
+    with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
+        ((built_amount,),) = con.execute(
+            "select amount from core.fct_payments where payment_id = ?", [payment_id]
+        ).fetchall()
+        unconsumed = con.execute(
+            "select count(*) from raw._extract_log as log left join meta.transform_loads as seen"
+            " using (table_name, load_id) where seen.load_id is null and log.status = 'ok'"
+        ).fetchall()
+    assert built_amount == new_amount
+    assert unconsumed == [(0,)]  # `warehouse transform --incremental` has nothing left to do
+
+
 def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(
     built, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
