@@ -25,6 +25,9 @@ EXTRACT_MODE_TAG = "warehouse/extract_mode"
 SELF_ALERTING_TAG = "warehouse/self_alerting"
 #: Run tag asking the dbt step for ``--full-refresh``.
 FULL_REFRESH_TAG = "warehouse/dbt_full_refresh"
+#: Run tag naming a file the dbt step appends dbt's console output to, instead of stdout
+#: (``warehouse run`` keeps its own console to the summary).
+DBT_LOG_TAG = "warehouse/dbt_log"
 #: Metadata of a dbt asset an incremental build left as it was because nothing it reads
 #: changed: ``False`` (rebuilt assets carry dbt's own metadata instead).
 REBUILT_METADATA = "warehouse/rebuilt"

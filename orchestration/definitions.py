@@ -30,7 +30,7 @@ def build_definitions(
     serving_settings = serving_settings or ServingSettings(
         data_dir=warehouse.data_dir, dbt_target_dir=orchestration.dbt_target_dir
     )
-    transform_defs, marts = transform.build_defs(
+    transform_defs, marts, staging = transform.build_defs(
         warehouse, orchestration.dbt_target_dir, orchestration.dbt_column_lineage
     )
     ingestion_defs = ingestion.build_defs(warehouse)
@@ -41,7 +41,7 @@ def build_definitions(
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
-        quality.build_defs(warehouse, orchestration, marts),
+        quality.build_defs(warehouse, orchestration, marts, staging),
         serving.build_defs(served, serving_settings),
         automation.build_defs(orchestration, reconciliation),
     )

@@ -141,9 +141,11 @@ def run_job(
     alert: bool = True,
     log_level: str = "WARNING",
     definitions: dg.Definitions | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RunSummary:
     """Execute ``job`` in-process on ``instance`` (default: DAGSTER_HOME's) and summarise it;
-    ``definitions`` default to the project's, bound to the two settings."""
+    ``definitions`` default to the project's, bound to the two settings; ``tags`` are added
+    to the run's."""
     from orchestration.definitions import build_definitions
     from orchestration.instance import prepare_dagster_home
 
@@ -159,7 +161,7 @@ def run_job(
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             instance=active,
             raise_on_error=False,
-            tags={SELF_ALERTING_TAG: "true"} if alert else None,
+            tags={**({SELF_ALERTING_TAG: "true"} if alert else {}), **(tags or {})} or None,
         )
     finally:
         if owned:

@@ -19,6 +19,7 @@ from orchestration.defs.quality import (
     MART_RULES,
     RAW_SUITE,
     RECONCILIATION,
+    ROW_ACCOUNTING,
 )
 from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
 from tests.orchestration_support import XDIST_GROUP, build, dbt_target_dir, once
@@ -136,6 +137,10 @@ def test_checks_have_the_gating_severity(loaded) -> None:
         assert {RAW_SUITE, RECONCILIATION, FRESHNESS} <= {
             k.name for k in graph.asset_check_keys if k.asset_key == key
         }
+        # every raw row is used or quarantined by the table's staging model (blocking)
+        staging = dg.AssetKey(["staging", f"stg_platform__{table}"])
+        assert dg.AssetCheckKey(staging, ROW_ACCOUNTING) in graph.asset_check_keys, table
+    assert specs[("staging", ROW_ACCOUNTING)].blocking
 
 
 def test_jobs_schedules_and_the_writer_tag(loaded) -> None:

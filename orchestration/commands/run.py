@@ -49,7 +49,7 @@ def run(
     from ingestion.generator import generate as run_generate
     from ingestion.generator import manifest_path_for, read_manifest
     from ingestion.generator.platform import DefectRates
-    from orchestration.config import OrchestrationSettings
+    from orchestration.config import DBT_LOG_TAG, OrchestrationSettings
     from orchestration.definitions import build_definitions
     from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
     from orchestration.instance import prepare_dagster_home
@@ -86,9 +86,18 @@ def run(
     prepare_dagster_home(orchestration)
     definitions = build_definitions(settings, orchestration)
     console.print(f"Running the {job} job through Dagster in this process")
+    dbt_log = orchestration.alert_log.parent / "dbt.log"
     with dg.DagsterInstance.get() as instance:
-        summary = run_job(job, settings, orchestration, instance, definitions=definitions)
+        summary = run_job(
+            job,
+            settings,
+            orchestration,
+            instance,
+            definitions=definitions,
+            tags={DBT_LOG_TAG: str(dbt_log)},
+        )
         print_summary(summary, orchestration, time.perf_counter() - started)
+        console.print(f"dbt's output: {dbt_log}")
         print_publish(materialization(instance, summary.run_id, PUBLISH_KEY))
         if not summary.success:
             raise typer.Exit(code=1)

@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
+from dagster._utils.warnings import disable_dagster_warnings
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.asset_decorator import build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
@@ -49,8 +50,9 @@ def source_specs() -> list[dg.AssetSpec]:
     ]
 
 
-@dg.multi_observable_source_asset(specs=source_specs(), can_subset=True, name="observe_source")
-def observe_source(context: AssetExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]):
+def _observe_source(
+    context: AssetExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]
+) -> Iterator[dg.ObserveResult]:
     """Observe every selected source table: row count and max cursor, over one connection."""
     selected = {key.path[-1] for key in context.selected_asset_keys}
     tables = [t for t in source_tables() if t.name in selected]
@@ -63,6 +65,13 @@ def observe_source(context: AssetExecutionContext, warehouse: dg.ResourceParam[W
                 "max_cursor": str(profile.max_cursor),
             },
         )
+
+
+# multi_observable_source_asset is a beta API: no BetaWarning on every load of the project.
+with disable_dagster_warnings():
+    observe_source = dg.multi_observable_source_asset(
+        specs=source_specs(), can_subset=True, name="observe_source"
+    )(_observe_source)
 
 
 class RawTranslator(DagsterDltTranslator):

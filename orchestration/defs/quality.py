@@ -10,6 +10,9 @@ check is reported (and alerted) but never blocks.
 - ``raw_suite`` (ERROR) on every ``raw/<table>``: the raw-layer contract (GX, raw.py);
 - ``reconciles_with_source`` (ERROR) on every ``raw/<table>``: source row count and
   money sum equal raw's, minus rows whose hard delete was detected;
+- ``accounts_for_every_raw_row`` (ERROR) on every staging model: every raw row comes out
+  of staging exactly once, used or quarantined with a reason. With the check above:
+  source rows = used + quarantined - hard-deleted rows, no row lost or doubled;
 - ``fresh_within_sla`` (WARN) on every ``raw/<table>``: last successful load and data
   lag behind the source both within the configured SLA;
 - ``mart_rules`` (ERROR) and ``mart_distribution`` (WARN) on the marts (GX, marts.py).
@@ -35,6 +38,7 @@ from orchestration.warehouse_db import relation_exists, warehouse_connection
 
 RAW_SUITE = "raw_suite"
 RECONCILIATION = "reconciles_with_source"
+ROW_ACCOUNTING = "accounts_for_every_raw_row"
 FRESHNESS = "fresh_within_sla"
 MART_RULES = "mart_rules"
 MART_DISTRIBUTION = "mart_distribution"
@@ -43,8 +47,8 @@ _SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.Asse
 
 
 @dataclass(frozen=True)
-class MartRelation:
-    """A mart's Dagster key and the DuckDB relation dbt builds it into."""
+class ModelRelation:
+    """A dbt model's Dagster key and the DuckDB relation dbt builds it into."""
 
     name: str
     key: dg.AssetKey
@@ -238,6 +242,113 @@ def reconciliation_checks() -> dg.AssetChecksDefinition:
     return reconciliation
 
 
+# -- staging: every raw row used or quarantined -------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowAccount:
+    """One table's rows in raw and what staging made of them."""
+
+    raw_rows: int
+    used: int
+    quarantined: dict[str, int]
+    source_deleted: int
+
+    @property
+    def staged_rows(self) -> int:
+        """Rows staging returned: used plus quarantined."""
+        return self.used + sum(self.quarantined.values())
+
+
+def account_rows(con, table: SourceTable, staging: ModelRelation) -> RowAccount:
+    """Raw's row count against the staging model's, split by quarantine reason."""
+    ((raw_rows,),) = con.execute(f"select count(*) from {table.raw_relation}").fetchall()
+    by_reason = con.execute(
+        f"select quarantine_reason, count(*), count(*) filter (where is_source_deleted) "
+        f"from {staging.relation} group by quarantine_reason"
+    ).fetchall()
+    quarantined = {str(reason): int(rows) for reason, rows, _ in by_reason if reason is not None}
+    used = sum(int(rows) for reason, rows, _ in by_reason if reason is None)
+    deleted = sum(int(d) for _, _, d in by_reason)
+    return RowAccount(int(raw_rows), used, quarantined, deleted)
+
+
+def row_accounting_result(
+    table: SourceTable, staging: ModelRelation, account: RowAccount
+) -> dg.AssetCheckResult:
+    """Pass when staging returned each raw row exactly once (used or quarantined)."""
+    reasons = ", ".join(f"{n} {r}" for r, n in sorted(account.quarantined.items())) or "none"
+    difference = account.staged_rows - account.raw_rows
+    if difference:
+        description = (
+            f"{staging.relation} returned {account.staged_rows} rows for the {account.raw_rows} "
+            f"of {table.raw_relation} ({difference:+d}): rows were "
+            + ("lost" if difference < 0 else "duplicated")
+        )
+    else:
+        description = (
+            f"{account.raw_rows} raw rows = {account.used} used + "
+            f"{sum(account.quarantined.values())} quarantined ({reasons})"
+        )
+    return dg.AssetCheckResult(
+        asset_key=staging.key,
+        check_name=ROW_ACCOUNTING,
+        passed=difference == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={
+            "raw_rows": account.raw_rows,
+            "rows_used": account.used,
+            "rows_quarantined": sum(account.quarantined.values()),
+            "quarantined_by_reason": dg.MetadataValue.json(account.quarantined),
+            "source_deleted_rows": account.source_deleted,
+            "difference": difference,
+        },
+    )
+
+
+def row_accounting_checks(
+    staging: Mapping[str, ModelRelation],
+) -> list[dg.AssetChecksDefinition]:
+    """One blocking check per staging model of an extracted table: raw = used + quarantined."""
+    tables = [t for t in source_tables() if t.name in staging]
+    if not tables:
+        return []
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                ROW_ACCOUNTING,
+                asset=staging[t.name].key,
+                blocking=True,
+                additional_deps=[raw_key(t.name)],
+                description=f"Every row of raw.{t.name} comes out of {staging[t.name].table} "
+                "exactly once: used, or quarantined with a reason.",
+            )
+            for t in tables
+        ],
+        can_subset=True,
+        name="row_accounting",
+        pool=WRITER_POOL,
+    )
+    def row_accounting(
+        context: AssetCheckExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]
+    ) -> Iterable[dg.AssetCheckResult]:
+        """Count each selected table's rows in raw and in staging, by quarantine reason."""
+        selected = {k.asset_key for k in context.selected_asset_check_keys}
+        with warehouse_connection(warehouse.warehouse_path) as con:
+            for table in tables:
+                model = staging[table.name]
+                if model.key not in selected:
+                    continue
+                if not relation_exists(con, model.schema, model.table):
+                    yield _missing_result(model.key, ROW_ACCOUNTING, Severity.ERROR, model.relation)
+                    continue
+                yield row_accounting_result(table, model, account_rows(con, table, model))
+
+    return [row_accounting]
+
+
 # -- raw: freshness against the SLA -------------------------------------------------------
 
 
@@ -340,7 +451,7 @@ def _freshness_result(key, table, sla, now, last_load, source_max, raw_max) -> d
 # -- marts: GX business rules and distributions ---------------------------------------------
 
 
-def mart_check_keys(marts: Mapping[str, MartRelation]) -> list[dg.AssetCheckKey]:
+def mart_check_keys(marts: Mapping[str, ModelRelation]) -> list[dg.AssetCheckKey]:
     """The GX checks of the marts (rules and distributions)."""
     return [
         dg.AssetCheckKey(
@@ -351,7 +462,7 @@ def mart_check_keys(marts: Mapping[str, MartRelation]) -> list[dg.AssetCheckKey]
     ]
 
 
-def mart_checks(marts: Mapping[str, MartRelation]) -> list[dg.AssetChecksDefinition]:
+def mart_checks(marts: Mapping[str, ModelRelation]) -> list[dg.AssetChecksDefinition]:
     """Per mart: a blocking GX rules check (ERROR) and, where defined, a distribution (WARN)."""
     specs = []
     for mart in marts.values():
@@ -395,13 +506,16 @@ def mart_checks(marts: Mapping[str, MartRelation]) -> list[dg.AssetChecksDefinit
 def build_defs(
     warehouse: WarehouseSettings,
     orchestration: OrchestrationSettings,
-    marts: Mapping[str, MartRelation],
+    marts: Mapping[str, ModelRelation],
+    staging: Mapping[str, ModelRelation],
 ) -> dg.Definitions:
-    """Every quality check, bound to the settings they read."""
+    """Every quality check, bound to the settings they read (``staging``: each extracted
+    table's staging model, by table name)."""
     return dg.Definitions(
         asset_checks=[
             raw_suite_checks(),
             reconciliation_checks(),
+            *row_accounting_checks(staging),
             freshness_checks(),
             *mart_checks(marts),
         ],

@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,8 @@ from dagster_dbt import (
 )
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
-from orchestration.config import FULL_REFRESH_TAG, REBUILT_METADATA, WRITER_POOL
-from orchestration.defs.quality import MartRelation
+from orchestration.config import DBT_LOG_TAG, FULL_REFRESH_TAG, REBUILT_METADATA, WRITER_POOL
+from orchestration.defs.quality import ModelRelation
 from orchestration.keys import raw_key
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -142,7 +142,7 @@ def dbt_build_assets(
                 "models, snapshots and seeds"
             )
         current = _CurrentOutputs(context, project, plan) if plan is not None else None
-        with warehouse_env(warehouse):
+        with warehouse_env(warehouse), _dbt_console(context.run.tags.get(DBT_LOG_TAG), context):
             # The parse's target folder: dbt re-parses only what changed (one writer at a time,
             # so runs never share it concurrently).
             invocation = dbt.cli(args, context=context, target_path=Path(project.target_path))
@@ -165,6 +165,20 @@ def dbt_build_assets(
         )
 
     return dbt_build
+
+
+@contextmanager
+def _dbt_console(log_path: str | None, context: AssetExecutionContext) -> Iterator[None]:
+    """dagster-dbt echoes every dbt log line to stdout; with a log file named, append them
+    there instead (the step's own logs still go to Dagster's event log)."""
+    if not log_path:
+        yield
+        return
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log, redirect_stdout(log):
+        print(f"== dbt in run {context.run_id} ({context.job_name}) ==", flush=True)
+        yield
 
 
 @dataclass(frozen=True)
@@ -297,26 +311,33 @@ def release_duckdb() -> None:
             environment.close()
 
 
-def mart_relations(project: DbtProject) -> dict[str, MartRelation]:
-    """Every ``mart_*`` model: its asset key and the relation dbt builds it into."""
-    import json
-
+def model_relations(project: DbtProject, prefix: str) -> dict[str, ModelRelation]:
+    """Every model named ``<prefix><name>``, by ``<name>``: its asset key and the relation
+    dbt builds it into."""
     manifest = json.loads(project.manifest_path.read_text())
     t = translator()
-    marts = {}
+    models = {}
     for unique_id, node in manifest["nodes"].items():
-        if node["resource_type"] == "model" and node["name"].startswith("mart_"):
+        if node["resource_type"] == "model" and node["name"].startswith(prefix):
             key = t.get_asset_spec(manifest, unique_id, project).key
-            marts[node["name"]] = MartRelation(
+            models[node["name"].removeprefix(prefix)] = ModelRelation(
                 node["name"], key, node["schema"], node.get("alias") or node["name"]
             )
-    return marts
+    return models
+
+
+def mart_relations(project: DbtProject) -> dict[str, ModelRelation]:
+    """Every ``mart_*`` model, by its full name."""
+    return {relation.name: relation for relation in model_relations(project, "mart_").values()}
+
+
+def staging_relations(project: DbtProject) -> dict[str, ModelRelation]:
+    """The staging model of each platform table, by table name."""
+    return model_relations(project, "stg_platform__")
 
 
 def served_model_keys(project: DbtProject) -> list[dg.AssetKey]:
     """The asset keys of every model the serving stage publishes (marts, dims, facts)."""
-    import json
-
     from orchestration.serving.catalog import is_served_name
 
     manifest = json.loads(project.manifest_path.read_text())
@@ -335,12 +356,13 @@ def served_model_keys(project: DbtProject) -> list[dg.AssetKey]:
 
 def build_defs(
     warehouse: WarehouseSettings, target_dir: Path, column_lineage: bool = True
-) -> tuple[dg.Definitions, dict[str, MartRelation]]:
-    """The dbt assets and the marts they build (for the quality checks and the jobs)."""
+) -> tuple[dg.Definitions, dict[str, ModelRelation], dict[str, ModelRelation]]:
+    """The dbt assets, the marts they build and the staging models of the platform tables
+    (for the quality checks and the jobs)."""
     project = dbt_project(target_dir)
     ensure_manifest(project, warehouse)
     defs = dg.Definitions(
         assets=[dbt_build_assets(project, warehouse, column_lineage)],
         resources={"dbt": DbtCliResource(project_dir=project)},
     )
-    return defs, mart_relations(project)
+    return defs, mart_relations(project), staging_relations(project)

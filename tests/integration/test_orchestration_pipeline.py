@@ -19,7 +19,12 @@ import pytest
 
 from ingestion.generator import DefectRates, generate, manifest_path_for
 from ingestion.specs import TABLE_SPECS
-from orchestration.defs.quality import MART_DISTRIBUTION, MART_RULES, RECONCILIATION
+from orchestration.defs.quality import (
+    MART_DISTRIBUTION,
+    MART_RULES,
+    RECONCILIATION,
+    ROW_ACCOUNTING,
+)
 from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
 from orchestration.runner import run_job, summarize
 from orchestration.serving.checks import load_check_results
@@ -119,6 +124,12 @@ def test_one_run_lands_transforms_and_checks_everything(built) -> None:
     assert by_name["raw_suite"] == by_name["fresh_within_sla"] == len(TABLE_SPECS)
     assert by_name[MART_RULES] == 5
     assert RECONCILIATION not in by_name  # the hourly job does not reconcile
+    # ... but it accounts for every raw row in staging: used + quarantined = source rows
+    assert by_name[ROW_ACCOUNTING] == len(TABLE_SPECS)
+    for check in summary.checks:
+        if check.check == ROW_ACCOUNTING:
+            table = check.asset.split("/")[-1].removeprefix("stg_platform__")
+            assert check.description.startswith(f"{counts[table]} raw rows = "), check
     assert sum(1 for c in summary.checks if c.check.startswith("not_null_")) > 20  # dbt tests
     index = orchestration.gx_site_dir / "site" / "index.html"
     assert "raw.payments" in index.read_text()
