@@ -63,7 +63,8 @@ def test_mysql_types_round_trip_into_raw(mysql_database, tmp_path) -> None:
             amount DECIMAL(12,2), wide DECIMAL(30,10), is_active TINYINT(1), small TINYINT,
             precise_at DATETIME(6), plain_at DATETIME, legacy_at DATETIME, legacy_on DATE,
             kind ENUM('course','ebook'), tags SET('new','sale'), doc JSON, body TEXT,
-            counter BIGINT UNSIGNED, note VARCHAR(40), ratio DOUBLE
+            counter BIGINT UNSIGNED, note VARCHAR(40), ratio DOUBLE,
+            required_at DATETIME NOT NULL
         ) CHARACTER SET utf8mb4
         """,
         """
@@ -71,9 +72,9 @@ def test_mysql_types_round_trip_into_raw(mysql_database, tmp_path) -> None:
         (1, 1234567890.12, 12345678901234567890.0123456789, 1, -5,
          '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05', '0000-00-00 00:00:00',
          '0000-00-00', 'ebook', 'new,sale', '{"a": [1, 2]}', 'line one\nline two',
-         18446744073709551615, 'learning 🚀 ünïcode', 0.5),
+         18446744073709551615, 'learning 🚀 ünïcode', 0.5, '0000-00-00 00:00:00'),
         (2, -0.01, 0, 0, 127, '1999-12-31 23:59:59.000001', NULL, NULL, '2024-02-29',
-         NULL, '', '{"b": null}', '{"malformed": ', 0, NULL, NULL)
+         NULL, '', '{"b": null}', '{"malformed": ', 0, NULL, NULL, '2024-03-01 10:00:00')
         """,
     )
     execute(url, "CREATE TABLE empty_probe (id INT PRIMARY KEY, note VARCHAR(8))")
@@ -83,7 +84,7 @@ def test_mysql_types_round_trip_into_raw(mysql_database, tmp_path) -> None:
     assert raw_count(settings.warehouse_path, "empty_probe") == 0  # exists, empty
     report = summary.tables["type_probe"]
     assert (report.status, report.specified, report.mode) == ("ok", False, "replace"), report.error
-    assert report.zero_dates_nulled == 2
+    assert report.zero_dates_nulled == 3  # two nullable columns and a NOT NULL one
 
     rows = warehouse_rows(
         settings.warehouse_path,
@@ -111,6 +112,10 @@ def test_mysql_types_round_trip_into_raw(mysql_database, tmp_path) -> None:
     assert rows[1][1:4] == (Decimal("-0.01"), Decimal("0E-10"), False)
     assert rows[1][5] == datetime(1999, 12, 31, 23, 59, 59, 1)
     assert rows[1][10:13] == ("", '{"b": null}', '{"malformed": ')
+    required = warehouse_rows(
+        settings.warehouse_path, "select required_at from raw.type_probe order by id"
+    )
+    assert required == [(None,), (datetime(2024, 3, 1, 10),)]
     types = dict(
         warehouse_rows(
             settings.warehouse_path,
@@ -129,7 +134,7 @@ def test_mysql_types_round_trip_into_raw(mysql_database, tmp_path) -> None:
         settings.warehouse_path,
         "select mode, zero_dates_nulled, status from raw._extract_log where table_name = 'type_probe'",
     )
-    assert log == [("replace", 2, "ok")]
+    assert log == [("replace", 3, "ok")]
 
 
 def test_mariadb_platform_lands_every_table_without_pii(platform, tmp_path) -> None:
