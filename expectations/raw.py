@@ -26,7 +26,7 @@ DROPPED = {
     "webhooks": {"secret"},
 }
 #: Bookkeeping columns every raw table carries.
-BOOKKEEPING = ("_dlt_load_id", "_dlt_id", "_source_deleted_at")
+BOOKKEEPING = ("_dlt_load_id", "_source_deleted_at")
 #: Tables the platform cannot run without: an empty one means a broken load.
 NEVER_EMPTY = frozenset(
     {"tenants", "users", "instructor_profiles", "courses", "enrollments", "payments"}

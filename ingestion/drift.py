@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-# Columns the pipeline adds itself: never drift.
+# Columns the pipeline adds itself: never drift (_dlt_id only in warehouses loaded before it
+# was dropped from the contract).
 BOOKKEEPING = frozenset({"_dlt_id", "_dlt_load_id", "_source_deleted_at"})
 
 

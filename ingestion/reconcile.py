@@ -32,7 +32,7 @@ from ingestion.pipeline import (
     _column_hints,
     _naming,
     _raw_tables,
-    _with_row_ids,
+    _with_bookkeeping,
     landed_columns,
     row_hash,
 )
@@ -106,9 +106,9 @@ def _reconcile_rows(spec: TableSpec, ctx: ExtractContext, key_limit: int | None)
                 report.changed_rows_detected += len(ids)
                 rows = masked.filter(pc.is_in(pc.cast(masked.column(key), pa.int64()), ids))
                 yield (
-                    dlt.mark.with_hints(_with_row_ids(rows, key), hints)
+                    dlt.mark.with_hints(_with_bookkeeping(rows), hints)
                     if first
-                    else _with_row_ids(rows, key)
+                    else _with_bookkeeping(rows)
                 )
                 first = False
         deleted = (
@@ -135,7 +135,7 @@ def _reconcile_rows(spec: TableSpec, ctx: ExtractContext, key_limit: int | None)
                 f"{reader.quote(key)} IN ({', '.join(str(int(k)) for k in chunk)})",
                 stats,
             )
-            rows = _with_row_ids(mask_pii(batch, spec, ctx.pii_key), key)
+            rows = _with_bookkeeping(mask_pii(batch, spec, ctx.pii_key))
             yield dlt.mark.with_hints(rows, hints) if first else rows
             first = False
     except Exception as exc:

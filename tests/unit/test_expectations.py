@@ -28,7 +28,6 @@ USERS_RAW = [
     "two_factor_last_verified_at",
     "legacy_imported_at",
     "_dlt_load_id",
-    "_dlt_id",
     "_source_deleted_at",
 ]
 
