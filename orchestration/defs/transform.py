@@ -11,7 +11,6 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,13 @@ from dagster_dbt import (
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 from orchestration.config import DBT_LOG_TAG, FULL_REFRESH_TAG, REBUILT_METADATA, WRITER_POOL
+from orchestration.dbt_plan import (
+    IncrementalPlan,
+    incremental_plan,
+    modified_nodes,
+    record_checksums,
+    recorded_checksums,
+)
 from orchestration.defs.quality import ModelRelation
 from orchestration.keys import raw_key
 
@@ -129,17 +135,18 @@ def dbt_build_assets(
         full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
         args = ["build", *(["--full-refresh"] if full_refresh else [])]
         pending = _pending(warehouse.warehouse_path)
+        manifest = json.loads(project.manifest_path.read_text())
         plan: IncrementalPlan | None = None
         if not full_refresh and _has_transformed(warehouse.warehouse_path):
-            manifest = json.loads(project.manifest_path.read_text())
             changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
-            plan = incremental_plan(manifest, changed)
+            modified = modified_nodes(manifest, recorded_checksums(warehouse.warehouse_path))
+            plan = incremental_plan(manifest, changed, modified)
             # One value: dagster-dbt reads a single argument after --exclude.
             args += ["--exclude", " ".join([*plan.excluded, "test_type:unit"])]
             context.log.info(
                 f"Incremental build: loads changed {', '.join(changed) or 'no table'}; "
-                f"building {len(plan.built)} of {len(plan.built) + len(plan.current)} "
-                "models, snapshots and seeds"
+                f"{len(plan.modified)} nodes' code changed; building {len(plan.built)} of "
+                f"{len(plan.built) + len(plan.current)} models, snapshots and seeds"
             )
         current = _CurrentOutputs(context, project, plan) if plan is not None else None
         with warehouse_env(warehouse), _dbt_console(context.run.tags.get(DBT_LOG_TAG), context):
@@ -163,6 +170,7 @@ def dbt_build_assets(
         _record_loads(
             warehouse.warehouse_path, {table: loads for table, (loads, _) in pending.items()}
         )
+        record_checksums(warehouse.warehouse_path, manifest)
 
     return dbt_build
 
@@ -179,68 +187,6 @@ def _dbt_console(log_path: str | None, context: AssetExecutionContext) -> Iterat
     with path.open("a", encoding="utf-8") as log, redirect_stdout(log):
         print(f"== dbt in run {context.run_id} ({context.job_name}) ==", flush=True)
         yield
-
-
-@dataclass(frozen=True)
-class IncrementalPlan:
-    """What an incremental build runs: the dbt nodes (unique ids) downstream of the raw tables
-    whose loads changed rows (``built``), the models, snapshots and seeds it leaves as they
-    are (``current``) and the dbt node names it excludes to get there."""
-
-    built: frozenset[str]
-    current: frozenset[str]
-    excluded: tuple[str, ...]
-    changed_tables: tuple[str, ...]
-
-
-def incremental_plan(manifest: Mapping[str, Any], changed_tables: list[str]) -> IncrementalPlan:
-    """The same selection as ``warehouse transform --incremental``: every table and snapshot
-    downstream of a changed raw table, plus everything downstream of the extract log (the
-    data-quality mart); views are always current (they read raw as it is), unit tests check
-    logic a load cannot change. Data tests run when any node they read is built."""
-    sources = {
-        unique_id
-        for unique_id, source in manifest["sources"].items()
-        if source["source_name"] == "platform"
-        and (source.get("identifier") or source["name"]) in {*changed_tables, "_extract_log"}
-    }
-    children = manifest["child_map"]
-    downstream: set[str] = set()
-    frontier = list(sources)
-    while frontier:
-        for child in children.get(frontier.pop(), []):
-            if child not in downstream:
-                downstream.add(child)
-                frontier.append(child)
-    nodes = manifest["nodes"]
-    buildable = {
-        unique_id
-        for unique_id, node in nodes.items()
-        if node["resource_type"] in {"model", "snapshot", "seed"}
-        and node["config"].get("enabled", True)
-    }
-    built = {
-        unique_id
-        for unique_id in buildable & downstream
-        if nodes[unique_id]["config"].get("materialized") != "view"
-    }
-    tests = {
-        unique_id
-        for unique_id, node in nodes.items()
-        if node["resource_type"] == "test" and built.intersection(node["depends_on"]["nodes"])
-    }
-    excluded = sorted(
-        node["name"]
-        for unique_id, node in nodes.items()
-        if node["resource_type"] in {"model", "snapshot", "seed", "test"}
-        and unique_id not in built | tests
-    )
-    return IncrementalPlan(
-        built=frozenset(built),
-        current=frozenset(buildable - built),
-        excluded=tuple(excluded),
-        changed_tables=tuple(changed_tables),
-    )
 
 
 class _CurrentOutputs:

@@ -1,0 +1,145 @@
+"""What an incremental dbt build must run, from the manifest and the warehouse's state.
+
+A build is needed for every table and snapshot downstream of a raw table whose loads since
+the last build changed rows, for everything downstream of the extract log (the data-quality
+mart reads it), and for every node whose code changed since the last build and everything
+downstream of it (its view, table or seed is re-created). The rest is current: views read
+raw as it is, tables whose inputs did not change hold what a rebuild would produce.
+
+Code changes are found by the checksum dbt computes of each node's SQL, CSV or YAML
+config, recorded in ``meta.transform_nodes`` after each successful build. A macro change
+does not change the checksums of the models that call it: after changing a macro, run a
+full build (the ``reconcile`` job, or ``warehouse transform`` without ``--incremental``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATE_SCHEMA = "meta"
+NODES_TABLE = f"{STATE_SCHEMA}.transform_nodes"
+_BUILDABLE = {"model", "snapshot", "seed"}
+
+
+@dataclass(frozen=True)
+class IncrementalPlan:
+    """The dbt nodes (unique ids) an incremental build runs (``built``), the models,
+    snapshots and seeds it leaves as they are (``current``), and the dbt node names to
+    exclude from a full selection to get there (``excluded``, tests and unit tests too)."""
+
+    built: frozenset[str]
+    current: frozenset[str]
+    excluded: tuple[str, ...]
+    changed_tables: tuple[str, ...]
+    modified: frozenset[str]
+
+
+def _descendants(manifest: Mapping[str, Any], roots: Iterable[str]) -> set[str]:
+    children = manifest["child_map"]
+    found: set[str] = set()
+    frontier = list(roots)
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def node_checksums(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """dbt's checksum of every buildable node's code (SQL, CSV, config)."""
+    return {
+        unique_id: node["checksum"]["checksum"]
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in _BUILDABLE
+    }
+
+
+def modified_nodes(manifest: Mapping[str, Any], recorded: Mapping[str, str] | None) -> set[str]:
+    """Buildable nodes whose code differs from the last successful build's (every node when
+    nothing was recorded: the last build predates the record)."""
+    checksums = node_checksums(manifest)
+    if recorded is None:
+        return set(checksums)
+    return {u for u, checksum in checksums.items() if recorded.get(u) != checksum}
+
+
+def incremental_plan(
+    manifest: Mapping[str, Any],
+    changed_tables: Iterable[str],
+    modified: Iterable[str] = (),
+) -> IncrementalPlan:
+    """The nodes to build after loads that changed ``changed_tables`` and code changes of
+    ``modified``; data tests run when any node they read is built, unit tests never (they
+    check logic, which a full build tests)."""
+    changed = sorted(changed_tables)
+    modified = set(modified)
+    nodes = manifest["nodes"]
+    sources = {
+        unique_id
+        for unique_id, source in manifest["sources"].items()
+        if source["source_name"] == "platform"
+        and (source.get("identifier") or source["name"]) in {*changed, "_extract_log"}
+    }
+    buildable = {
+        unique_id
+        for unique_id, node in nodes.items()
+        if node["resource_type"] in _BUILDABLE and node["config"].get("enabled", True)
+    }
+    loaded = {
+        unique_id
+        for unique_id in buildable & _descendants(manifest, sources)
+        if nodes[unique_id]["config"].get("materialized") != "view"
+    }
+    recoded = buildable & (modified | _descendants(manifest, modified))
+    built = loaded | recoded
+    tests = {
+        unique_id
+        for unique_id, node in nodes.items()
+        if node["resource_type"] == "test" and built.intersection(node["depends_on"]["nodes"])
+    }
+    excluded = sorted(
+        node["name"]
+        for unique_id, node in nodes.items()
+        if node["resource_type"] in {*_BUILDABLE, "test"} and unique_id not in built | tests
+    )
+    return IncrementalPlan(
+        built=frozenset(built),
+        current=frozenset(buildable - built),
+        excluded=tuple(excluded),
+        changed_tables=tuple(changed),
+        modified=frozenset(modified & buildable),
+    )
+
+
+def recorded_checksums(warehouse_path: Path) -> dict[str, str] | None:
+    """The node checksums of the last successful build, None when none was recorded."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse_path)) as con:
+        found = con.execute(
+            "select count(*) from information_schema.tables "
+            f"where table_schema = '{STATE_SCHEMA}' and table_name = 'transform_nodes'"
+        ).fetchall()
+        if not found[0][0]:
+            return None
+        return dict(con.execute(f"select unique_id, checksum from {NODES_TABLE}").fetchall())
+
+
+def record_checksums(warehouse_path: Path, manifest: Mapping[str, Any]) -> None:
+    """Record every buildable node's checksum after a successful build."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse_path)) as con:
+        con.execute(f"create schema if not exists {STATE_SCHEMA}")
+        con.execute(
+            f"create or replace table {NODES_TABLE} "
+            "(unique_id varchar primary key, checksum varchar, recorded_at timestamp)"
+        )
+        con.executemany(
+            f"insert into {NODES_TABLE} values (?, ?, current_timestamp)",
+            sorted(node_checksums(manifest).items()),
+        )
