@@ -31,15 +31,24 @@ import dlt
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.destination.exceptions import DestinationTransientException
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.common.schema.typing import TColumnSchema
+from dlt.destinations.exceptions import DatabaseTransientException
 from dlt.extract.resource import DltResource
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from ingestion.drift import BOOKKEEPING, Drift, LandedType, TableDriftError, detect_drift
 from ingestion.pii import mask_pii, resolve_pii_key
 from ingestion.probe import Probe, probe_tables, save_probes, stored_probes
 from ingestion.settings import WarehouseSettings
-from ingestion.source_reader import ReadStats, SourceColumn, SourceError, SourceReader
+from ingestion.source_reader import (
+    TRANSIENT_MARKERS,
+    ReadStats,
+    SourceColumn,
+    SourceError,
+    SourceReader,
+)
 from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS, PiiTreatment, TableSpec
 
 log = logging.getLogger("ingestion.extract")
@@ -49,6 +58,8 @@ SOURCE_NAME = "platform"
 EXTRACT_LOG = "_extract_log"
 DEFAULT_CHUNK_ROWS = 200_000
 DUCKDB_MEMORY_LIMIT = "512MB"
+LOAD_RETRIES = 3
+LOAD_BACKOFF_SECONDS = 1.0
 Mode = Literal["full", "incremental", "reconcile", "replace"]
 RunMode = Literal["incremental", "reconcile"]
 
@@ -123,6 +134,7 @@ class ExtractSummary:
     warehouse: Path
     tables: dict[str, TableReport]
     seconds: float = 0.0
+    load_retries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -224,6 +236,7 @@ class ExtractContext:
         self.deleted: dict[str, Any] = {}  # table -> keys found hard-deleted by reconcile
         self.schema: Any = None  # the pipeline's dlt schema as the run started
         self.schema_looked_up = False
+        self.load_retries = 0  # load steps repeated after a transient failure
 
     @property
     def settings(self) -> WarehouseSettings:
@@ -805,6 +818,7 @@ def run_extract(
                 warehouse=settings.warehouse_path,
                 tables=ctx.reports,
                 seconds=time.perf_counter() - started,
+                load_retries=ctx.load_retries,
             )
 
         try:
@@ -935,19 +949,80 @@ def _quiet_expected_dlt_warnings() -> Iterator[None]:
         dlt_log.removeFilter(quiet)
 
 
+def _transient_load_error(exc: BaseException) -> bool:
+    """True when the load failed on something a later attempt may not meet (I/O, a lost
+    connection, a lock), as opposed to the data or the schema."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen, (duckdb.IOException, DatabaseTransientException, DestinationTransientException)
+        ):
+            return True
+        if any(marker in str(seen).lower() for marker in TRANSIENT_MARKERS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _normalized_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    return dict(normalized.row_counts) if normalized else {}
+
+
+def run_with_load_retries(
+    pipeline: dlt.Pipeline, source: Any, ctx: ExtractContext
+) -> tuple[Any, dict[str, int]]:
+    """``pipeline.run(source)``, its load step repeated with backoff on a transient error.
+
+    The package is extracted and normalized by then (the resources' state in it), so only
+    its load runs again. Returns dlt's load info and the rows normalized per table.
+    """
+    counts: dict[str, int] = {}
+    attempt = 0
+    load_only = False
+    with dlt.config.values(DLT_CONFIG):
+        while True:
+            try:
+                if load_only:
+                    info = pipeline.load()
+                else:
+                    info = pipeline.run(source, loader_file_format="parquet")
+                return info, _normalized_counts(pipeline) or counts
+            except PipelineStepFailed as exc:
+                if (
+                    exc.step != "load"
+                    or attempt >= LOAD_RETRIES
+                    or not pipeline.has_pending_data
+                    or not _transient_load_error(exc)
+                ):
+                    raise
+                counts = counts or _normalized_counts(pipeline)
+                attempt += 1
+                ctx.load_retries += 1
+                delay = LOAD_BACKOFF_SECONDS * 2 ** (attempt - 1)
+                message = str(exc.__cause__ or exc).strip().splitlines()[0]
+                log.warning(
+                    "load into %s: %s; retry %d/%d in %.1f s",
+                    pipeline.dataset_name,
+                    message,
+                    attempt,
+                    LOAD_RETRIES,
+                    delay,
+                )
+                time.sleep(delay)
+                load_only = True
+
+
 def _run_pipeline(pipeline: dlt.Pipeline, source: Any, ctx: ExtractContext) -> str:
     """Run dlt and record rows landed per table; a failed load fails every table in it."""
     try:
-        with dlt.config.values(DLT_CONFIG):
-            info = pipeline.run(source, loader_file_format="parquet")
+        info, counts = run_with_load_retries(pipeline, source, ctx)
     except Exception as exc:
         message = str(exc).strip().splitlines()[0]
         for report in ctx.reports.values():
             if report.status == "ok":
                 report.status, report.error = "failed", f"load failed: {message}"
         raise ExtractError(f"the load into {pipeline.dataset_name} failed: {message}") from exc
-    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    counts = normalized.row_counts if normalized else {}
     for table, rows in counts.items():
         if table in ctx.reports:
             ctx.reports[table].rows_landed += rows

@@ -26,7 +26,6 @@ from ingestion.drift import BOOKKEEPING
 from ingestion.pii import mask_pii
 from ingestion.pipeline import (
     DATASET,
-    DLT_CONFIG,
     ExtractContext,
     ExtractError,
     _column_hints,
@@ -35,6 +34,7 @@ from ingestion.pipeline import (
     _with_bookkeeping,
     landed_columns,
     row_hash,
+    run_with_load_retries,
 )
 from ingestion.source_reader import ReadStats
 from ingestion.specs import TableSpec
@@ -183,13 +183,10 @@ def reconcile_tables(
 
     load_id = None
     try:
-        with dlt.config.values(DLT_CONFIG):
-            info = pipeline.run(platform(), loader_file_format="parquet")
+        info, counts = run_with_load_retries(pipeline, platform(), ctx)
         load_id = info.loads_ids[-1] if info.loads_ids else None
     except Exception as exc:
         raise ExtractError(f"the reconcile load failed: {str(exc).splitlines()[0]}") from exc
-    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    counts = normalized.row_counts if normalized else {}
     for table, n in counts.items():
         if table in ctx.reports:
             ctx.reports[table].rows_landed += n

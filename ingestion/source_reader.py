@@ -184,6 +184,7 @@ class SourceReader:
         self.backoff_seconds = backoff_seconds
         self.on_retry = on_retry
         self._snapshot: _Snapshot | None = None
+        self.catalogue_stats = ReadStats()  # retries spent reflecting the catalogue
         self._engine: Any = None
         if self.dialect == "mysql":
             query = dict(parsed.query)
@@ -201,21 +202,22 @@ class SourceReader:
     def _inspect(self) -> _Snapshot:
         # One reflection per reader: a run sees the catalogue as it was when it started.
         if self._snapshot is None:
-            self._snapshot = self._reflect()
+            self._snapshot = self._with_retries(
+                "the catalogue", self._reflect, self.catalogue_stats
+            )
         return self._snapshot
 
     def _reflect(self) -> _Snapshot:
+        """Reflect every table (columns, primary keys) on one connection."""
         engine = create_engine(self.sqlalchemy_url)
         try:
             with engine.connect() as conn:
-                return _Snapshot(inspect(conn))
-        except Exception as exc:
-            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            raise SourceError(
-                f"cannot read the catalogue of {self.display_url} ({reason})"
-            ) from None
+                return self._catalogue(conn)
         finally:
             engine.dispose()
+
+    def _catalogue(self, conn: Any) -> _Snapshot:
+        return _Snapshot(inspect(conn))
 
     def table_names(self) -> list[str]:
         """Every table of the source database."""
@@ -358,7 +360,8 @@ class SourceReader:
             except (KeyboardInterrupt, SystemExit, GeneratorExit):
                 raise
             except BaseException as exc:  # connectorx raises pyo3 PanicException (BaseException)
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                cause = getattr(exc, "orig", None) or exc  # the driver's error under SQLAlchemy's
+                message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(exc)
                 transient = any(marker in message.lower() for marker in TRANSIENT_MARKERS)
                 if not transient or attempt >= self.retries:
                     raise SourceError(

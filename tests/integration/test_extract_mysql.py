@@ -417,3 +417,65 @@ def test_unchanged_tables_are_not_read_and_changes_in_the_window_are(platform, t
     # The next run finds both unchanged again.
     summary, reads = counting_run(settings)
     assert (summary.ok, reads) == (True, {})
+
+
+class CatalogueDropsOnce(SourceReader):
+    """The server kills the connection of the first catalogue reflection mid-way."""
+
+    dropped = False
+
+    def _catalogue(self, conn):  # type: ignore[override]
+        if not CatalogueDropsOnce.dropped:
+            CatalogueDropsOnce.dropped = True
+            own = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+            killer = create_engine(self.sqlalchemy_url)
+            try:
+                with killer.connect() as other:
+                    other.exec_driver_sql(f"KILL CONNECTION {int(own)}")
+            finally:
+                killer.dispose()
+        return super()._catalogue(conn)
+
+
+def test_a_connection_lost_during_reflection_is_retried(platform, tmp_path) -> None:
+    url, _ = platform
+    settings = settings_for(tmp_path, url)
+    CatalogueDropsOnce.dropped = False
+    readers: list[SourceReader] = []
+
+    def factory(u: str) -> SourceReader:
+        readers.append(CatalogueDropsOnce(u, backoff_seconds=0.1))
+        return readers[-1]
+
+    summary = run_extract(settings, tables=["payments", "refunds"], reader_factory=factory)
+    assert CatalogueDropsOnce.dropped
+    assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
+    assert readers[0].catalogue_stats.retries == 1
+    for table in ("payments", "refunds"):
+        assert_raw_matches_source(url, settings.warehouse_path, table)
+
+
+def test_a_failed_duckdb_load_is_retried(platform, tmp_path, monkeypatch) -> None:
+    import duckdb
+    from dlt.destinations.impl.duckdb.duck import DuckDbClient
+
+    url, _ = platform
+    settings = settings_for(tmp_path, url)
+    initialize = DuckDbClient.initialize_storage
+    failures: list[str] = []
+
+    def fails_once(self, *args, **kwargs):
+        if not failures:
+            failures.append("io")
+            raise duckdb.IOException("IO Error: simulated: could not write the warehouse file")
+        return initialize(self, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDbClient, "initialize_storage", fails_once)
+    monkeypatch.setattr("ingestion.pipeline.LOAD_BACKOFF_SECONDS", 0.1)  # read at call time
+    summary = run_extract(settings, tables=["payments", "refunds"])
+    assert failures == ["io"]
+    assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
+    assert summary.load_retries == 1
+    assert summary.tables["payments"].rows_landed == source_count(url, "payments")
+    for table in ("payments", "refunds"):
+        assert_raw_matches_source(url, settings.warehouse_path, table)
