@@ -590,17 +590,25 @@ def _unspecified_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
         )
         count, ranges = _plan_ranges(reader, table, key, None, ctx.chunk_rows, stats)
         ctx.progress.table_started(table, report.mode, count)
-        if key is None:
-            ranges = [(-1, -1)]  # no integer key to range over: one read
-        quoted = reader.quote(key) if key else ""
+        kinds = {c.name: c.kind for c in columns}
+        batches: Iterator[pa.Table]
+        if key is not None:
+            quoted = reader.quote(key)
 
-        def read(lo: int, hi: int) -> pa.Table:
-            bounds = None if lo == hi == -1 else f"{quoted} > {lo} AND {quoted} <= {hi}"
-            return reader.read(table, columns, bounds, stats)
+            def read(lo: int, hi: int) -> pa.Table:
+                return reader.read(table, columns, f"{quoted} > {lo} AND {quoted} <= {hi}", stats)
+
+            batches = _prefetched(ranges, read)
+        elif keys and all(kinds.get(k) in SourceReader.KEYSET_KINDS for k in keys):
+            # Composite or non-integer key: pages of chunk_rows rows in key order.
+            batches = reader.keyset_batches(table, columns, keys, ctx.chunk_rows, stats)
+        else:
+            # No key to page on: one server-side cursor, chunk_rows rows at a time.
+            batches = reader.stream_batches(table, columns, ctx.chunk_rows, stats)
 
         hints = dlt.mark.make_hints(columns=_column_hints(columns))
         first = True
-        for batch in _prefetched(ranges, read):
+        for batch in batches:
             if batch.num_rows == 0:
                 continue
             batch = _with_bookkeeping(batch)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -352,6 +354,119 @@ class SourceReader:
             lo = hi
         return count, ranges
 
+    # Keys keyset pagination can compare exactly (a float key's text form may not round-trip).
+    KEYSET_KINDS = frozenset(
+        {"integer", "boolean", "decimal", "text", "timestamp", "date", "binary"}
+    )
+
+    def keyset_batches(
+        self,
+        table: str,
+        columns: Sequence[SourceColumn],
+        keys: Sequence[str],
+        chunk_rows: int,
+        stats: ReadStats,
+    ) -> Iterator[pa.Table]:
+        """Rows of ``table`` in primary-key order, at most ``chunk_rows`` per read: keyset
+        pagination (``WHERE key > last ORDER BY key LIMIT n``), for keys of any type and
+        any number of columns. Each read is retried."""
+        order = ", ".join(self.quote(k) for k in keys)
+        last: list[Any] | None = None
+        while True:
+            where = self._after(keys, last) if last is not None else None
+            sql = f"{self.select_sql(table, columns, where)} ORDER BY {order} LIMIT {chunk_rows}"
+            raw = self._with_retries(table, lambda sql=sql: self._fetch(sql, columns), stats)
+            batch, zeros = self._typed(raw, columns)
+            stats.rows_read += batch.num_rows
+            stats.zero_dates_nulled += zeros
+            if batch.num_rows:
+                yield batch
+            if batch.num_rows < chunk_rows:
+                return
+            last = [batch.column(k)[batch.num_rows - 1].as_py() for k in keys]
+
+    def _after(self, keys: Sequence[str], values: Sequence[Any]) -> str:
+        """SQL for "the key sorts after ``values``" (lexicographic over the key columns)."""
+        terms = []
+        for i, key in enumerate(keys):
+            equal = [
+                f"{self.quote(k)} = {self.literal(v)}"
+                for k, v in zip(keys[:i], values, strict=False)
+            ]
+            terms.append(
+                "(" + " AND ".join([*equal, f"{self.quote(key)} > {self.literal(values[i])}"]) + ")"
+            )
+        return "(" + " OR ".join(terms) + ")"
+
+    def literal(self, value: Any) -> str:
+        """``value`` as an SQL literal of this dialect."""
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, (int, Decimal)):
+            return str(value)
+        if isinstance(value, datetime):
+            return f"'{value.isoformat(sep=' ')}'"
+        if isinstance(value, date):
+            return f"'{value.isoformat()}'"
+        if isinstance(value, bytes):
+            return f"X'{value.hex()}'"
+        if isinstance(value, str):
+            escaped = value.replace("'", "''")
+            if self.dialect == "mysql":
+                escaped = escaped.replace("\\", "\\\\")
+            return f"'{escaped}'"
+        raise SourceError(f"cannot page on a key value {value!r}")
+
+    def stream_batches(
+        self, table: str, columns: Sequence[SourceColumn], chunk_rows: int, stats: ReadStats
+    ) -> Iterator[pa.Table]:
+        """Every row of ``table`` (which has no usable key) through one server-side cursor,
+        ``chunk_rows`` at a time: memory stays bounded without a key to page on. A dropped
+        connection fails the table (there is no position to resume from)."""
+        sql = self.select_sql(table, columns, None)
+        try:
+            if self.dialect == "mysql":
+                engine = create_engine(self.sqlalchemy_url)
+                try:
+                    with engine.connect() as conn:
+                        conn.exec_driver_sql("SET time_zone = '+00:00'")
+                        result = conn.execution_options(stream_results=True).exec_driver_sql(sql)
+                        names = list(result.keys())
+                        for part in result.partitions(chunk_rows):
+                            yield self._streamed(names, part, columns, stats)
+                finally:
+                    engine.dispose()
+            else:
+                with sqlite3.connect(self.sqlite_path) as conn:
+                    cursor = conn.execute(sql)
+                    names = [d[0] for d in cursor.description]
+                    while part := cursor.fetchmany(chunk_rows):
+                        yield self._streamed(names, part, columns, stats)
+        except SourceError:
+            raise
+        except Exception as exc:
+            cause = getattr(exc, "orig", None) or exc
+            raise SourceError(
+                f"reading {table} from {self.display_url} failed: {str(cause).splitlines()[0]}"
+            ) from None
+
+    def _streamed(
+        self,
+        names: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[SourceColumn],
+        stats: ReadStats,
+    ) -> pa.Table:
+        values = list(zip(*rows, strict=True))
+        arrays = []
+        for name, column_values in zip(names, values, strict=True):
+            column = next((c for c in columns if c.name == name), None)
+            arrays.append(_driver_array(column_values, column, self.dialect))
+        batch, zeros = self._typed(pa.table(arrays, names=names), columns)
+        stats.rows_read += batch.num_rows
+        stats.zero_dates_nulled += zeros
+        return batch
+
     def _with_retries(self, table: str, action: Callable[[], Any], stats: ReadStats) -> Any:
         attempt = 0
         while True:
@@ -387,7 +502,11 @@ class SourceReader:
                 self.connectorx_url,
                 sql,
                 return_type="arrow",
-                pre_execution_query=["SET time_zone = '+00:00'"],
+                pre_execution_query=[
+                    "SET time_zone = '+00:00'",
+                    # Keyset reads quote string keys with backslash escapes.
+                    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+                ],
             )
         with sqlite3.connect(self.sqlite_path) as conn:
             cursor = conn.execute(sql)
@@ -417,6 +536,24 @@ class SourceReader:
                 values = pc.if_else(is_zero, pa.scalar(None, pa.string()), values)
             arrays.append(_cast(values, c))
         return pa.table(arrays, names=[c.name for c in columns]), zeros
+
+
+def _driver_array(values: Sequence[Any], column: SourceColumn | None, dialect: str) -> pa.Array:
+    """Python values from a DB-API cursor as an Arrow array ``_typed`` can cast exactly."""
+    if column is None:  # the zero-date count
+        return pa.array(values, pa.int64())
+    if dialect == "sqlite":
+        return pa.array(values, _sqlite_wire_type(column.name, [column]))
+    if column.kind in {"integer", "boolean"}:
+        return pa.array(values, pa.int64())
+    if column.kind == "double":
+        return pa.array(values, pa.float64())
+    if column.kind == "time":  # the driver returns TIME as a timedelta
+        micros = [None if v is None else v // timedelta(microseconds=1) for v in values]
+        return pa.array(micros, pa.int64()).cast(pa.time64("us"))
+    if column.kind == "decimal" and column.unsigned:
+        return pa.array(values, pa.uint64())
+    return pa.array(values)  # Decimal, str, bytes, datetime, date: inferred, then cast
 
 
 def _connectorx_exact(column: SourceColumn) -> bool:

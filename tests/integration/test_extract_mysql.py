@@ -479,3 +479,86 @@ def test_a_failed_duckdb_load_is_retried(platform, tmp_path, monkeypatch) -> Non
     assert summary.tables["payments"].rows_landed == source_count(url, "payments")
     for table in ("payments", "refunds"):
         assert_raw_matches_source(url, settings.warehouse_path, table)
+
+
+class BatchSizes(SourceReader):
+    """Records the size of every batch the generic (keyset or streamed) reads return."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: dict[str, list[int]] = {}
+
+    def keyset_batches(self, table, *args, **kwargs):  # type: ignore[override]
+        for batch in super().keyset_batches(table, *args, **kwargs):
+            self.batches.setdefault(table, []).append(batch.num_rows)
+            yield batch
+
+    def stream_batches(self, table, *args, **kwargs):  # type: ignore[override]
+        for batch in super().stream_batches(table, *args, **kwargs):
+            self.batches.setdefault(table, []).append(batch.num_rows)
+            yield batch
+
+
+def test_unspecified_tables_without_an_integer_key_are_read_in_bounded_chunks(
+    mysql_database, tmp_path
+) -> None:
+    url = mysql_database("ing")
+    tags = ["a", "B", "c'quote", "back\\slash", "🚀 rocket", "Zeta", "é"]
+    links = ", ".join(
+        f"('t{t:02d}', '{tag.replace(chr(92), chr(92) * 2).replace(chr(39), chr(39) * 2)}', "
+        f"{t * 1.25:.2f}, 'note {t}')"
+        for t in range(7)
+        for tag in tags
+    )
+    audit = ", ".join(
+        f"('2024-01-{1 + i % 28:02d} 10:00:00.{i:06d}', 'line {i}', {i}.5, '0{i % 10}:30:00', "
+        f"{i % 2}, {18446744073709551615 - i}, "
+        f"{'NULL' if i % 5 else chr(39) + '0000-00-00 00:00:00' + chr(39)})"
+        for i in range(43)
+    )
+    execute(
+        url,
+        "CREATE TABLE tag_links (tenant VARCHAR(16), tag VARCHAR(32), weight DECIMAL(6,2), "
+        "note TEXT, PRIMARY KEY (tenant, tag)) CHARACTER SET utf8mb4",
+        f"INSERT INTO tag_links VALUES {links}",
+        "CREATE TABLE audit_lines (happened_at DATETIME(6), line VARCHAR(32), amount DECIMAL(12,2), "
+        "span TIME, flag TINYINT(1), big BIGINT UNSIGNED, legacy_at DATETIME) CHARACTER SET utf8mb4",
+        f"INSERT INTO audit_lines VALUES {audit}",
+    )
+    settings = settings_for(tmp_path, url)
+    readers: list[BatchSizes] = []
+
+    def factory(u: str) -> BatchSizes:
+        readers.append(BatchSizes(u))
+        return readers[-1]
+
+    summary = run_extract(
+        settings, tables=["tag_links", "audit_lines"], chunk_rows=10, reader_factory=factory
+    )
+    assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
+    assert summary.unspecified == ["audit_lines", "tag_links"]
+    # 49 keyed rows in pages of 10; 43 unkeyed rows streamed 10 at a time.
+    assert readers[0].batches["tag_links"] == [10, 10, 10, 10, 9]
+    assert readers[0].batches["audit_lines"] == [10, 10, 10, 10, 3]
+    assert summary.tables["audit_lines"].zero_dates_nulled == 9
+
+    source_links = source_rows(url, "select tenant, tag, weight, note from tag_links")
+    raw_links = warehouse_rows(
+        settings.warehouse_path, "select tenant, tag, weight, note from raw.tag_links"
+    )
+    assert sorted(raw_links) == sorted(source_links)
+    assert len(raw_links) == 49
+    source_audit = source_rows(
+        url,
+        "select happened_at, line, amount, cast(span as char), flag = 1, cast(big as char), "
+        "nullif(legacy_at, '0000-00-00 00:00:00') from audit_lines",
+    )
+    raw_audit = warehouse_rows(
+        settings.warehouse_path,
+        "select happened_at, line, amount, cast(span as varchar), flag, cast(big as varchar), "
+        "legacy_at from raw.audit_lines",
+    )
+    assert len(raw_audit) == 43
+    assert sorted(raw_audit, key=str) == sorted(
+        [(*r[:4], bool(r[4]), *r[5:]) for r in source_audit], key=str
+    )
