@@ -19,6 +19,7 @@ import pytest
 
 from ingestion.generator import DefectRates, generate, manifest_path_for
 from ingestion.specs import TABLE_SPECS
+from orchestration.config import DBT_LOG_TAG
 from orchestration.defs.quality import (
     MART_DISTRIBUTION,
     MART_RULES,
@@ -70,7 +71,13 @@ def _build(tmp_path_factory: pytest.TempPathFactory):
     defs = build_definitions(warehouse, orchestration, serving_settings(root, dbt_target))
     with dg.DagsterInstance.ephemeral() as instance:
         summary = run_job(
-            "incremental", warehouse, orchestration, instance, alert=False, definitions=defs
+            "incremental",
+            warehouse,
+            orchestration,
+            instance,
+            alert=False,
+            definitions=defs,
+            tags={DBT_LOG_TAG: str(root / "logs" / "dbt.log")},  # as `warehouse run` does
         )
     return defs, warehouse, orchestration, summary
 
@@ -131,6 +138,10 @@ def test_one_run_lands_transforms_and_checks_everything(built) -> None:
             table = check.asset.split("/")[-1].removeprefix("stg_platform__")
             assert check.description.startswith(f"{counts[table]} raw rows = "), check
     assert sum(1 for c in summary.checks if c.check.startswith("not_null_")) > 20  # dbt tests
+    # dbt's console output went to the log file the run named, not to stdout
+    dbt_log = (warehouse.data_dir.parent / "logs" / "dbt.log").read_text()
+    assert dbt_log.startswith(f"== dbt in run {summary.run_id} (incremental) ==")
+    assert "Completed successfully" in dbt_log
     index = orchestration.gx_site_dir / "site" / "index.html"
     assert "raw.payments" in index.read_text()
 
