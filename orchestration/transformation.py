@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 
@@ -47,6 +48,8 @@ class TransformResult:
     changed_tables: list[str] | None = None
     skipped: bool = False
     built: list[str] = field(default_factory=list)
+    # dbt's in-memory manifest of the run, when run_dbt was asked to keep it (keep_manifest).
+    manifest: Any = field(default=None, repr=False)
 
 
 @contextmanager
@@ -70,29 +73,48 @@ def run_dbt(
     warehouse_path: Path,
     target_path: Path | None = None,
     quiet: bool = False,
+    keep_manifest: bool = False,
 ) -> TransformResult:
-    """Run one dbt command (e.g. ``["build"]``) on the warehouse and summarise its results."""
+    """Run one dbt command (e.g. ``["build"]``) on the warehouse and summarise its results.
+
+    ``keep_manifest``: parse first and keep dbt's manifest in memory (``result.manifest``)
+    instead of serialising it to ``manifest.json`` twice (after parsing and after the run):
+    at this project's size that is a second or more of every build. ``run_results.json`` is
+    still written.
+    """
     from dbt.cli.main import dbtRunner
 
-    full_args = [
-        *(["--quiet"] if quiet else []),
-        *args,
+    common = [
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
+        *(["--target-path", str(target_path)] if target_path is not None else []),
     ]
-    if target_path is not None:
-        full_args += ["--target-path", str(target_path)]
+    full_args = [*(["--quiet"] if quiet else []), *args, *common]
+    manifest = None
     started = time.perf_counter()
     with _warehouse_env(warehouse_path), _critical_path_first():
         try:
-            outcome = dbtRunner().invoke(full_args)
+            if keep_manifest:
+                # The same vars as the command: they are part of what dbt parses.
+                at = args.index("--vars") if "--vars" in args else len(args)
+                given_vars = args[at : at + 2]
+                parsed = dbtRunner().invoke(
+                    ["--quiet", "parse", "--no-write-json", *given_vars, *common]
+                )
+                if parsed.exception is not None or parsed.result is None:
+                    raise TransformError(f"dbt parse failed: {parsed.exception}")
+                manifest = parsed.result
+                full_args = [*full_args, "--no-write-json"]
+            outcome = dbtRunner(manifest=manifest).invoke(full_args)
         finally:
             _release_duckdb()
-    seconds = time.perf_counter() - started
     if outcome.exception is not None and outcome.result is None:
         raise TransformError(f"dbt {' '.join(args)} could not run: {outcome.exception}")
+    if keep_manifest and hasattr(outcome.result, "write"):
+        outcome.result.write(str((target_path or DBT_PROJECT_DIR / "target") / "run_results.json"))
+    seconds = time.perf_counter() - started
     statuses: dict[str, int] = {}
     failures: list[str] = []
     built: list[str] = []
@@ -110,6 +132,7 @@ def run_dbt(
         statuses=statuses,
         failures=failures,
         built=built,
+        manifest=manifest,
     )
 
 
@@ -277,6 +300,26 @@ def _failing_rows_sql(test: dict, nodes: dict) -> str:
     return f"select count(*) from ({body}) as failing"
 
 
+def _manifest_dict(manifest: Any) -> dict:
+    """The part of dbt's in-memory manifest the single-pass tests read, shaped like
+    ``manifest.json``: every data test in full, the relation of every other node and source."""
+    nodes: dict[str, dict] = {}
+    for unique_id, node in manifest.nodes.items():
+        if str(node.resource_type) == "test":
+            nodes[unique_id] = node.to_dict()
+        else:
+            nodes[unique_id] = {
+                "resource_type": str(node.resource_type),
+                "relation_name": getattr(node, "relation_name", None),
+                "database": node.database,
+            }
+    sources = {
+        unique_id: {"relation_name": source.relation_name, "database": source.database}
+        for unique_id, source in manifest.sources.items()
+    }
+    return {"nodes": nodes, "sources": sources}
+
+
 def _single_pass_tests(manifest: dict, built: set[str]) -> list[dict] | None:
     """The data tests dbt would attach to the ``built`` nodes (a test runs when any node it
     reads was built), or None when one of them is not a plain generic test."""
@@ -386,7 +429,9 @@ def transform(
         args.append("--full-refresh")
     if as_of:
         args += ["--vars", f"{{as_of: '{as_of}'}}"]
-    result = run_dbt(args, warehouse_path, target_path, quiet=quiet)
+    result = run_dbt(
+        args, warehouse_path, target_path, quiet=quiet, keep_manifest=changed is not None
+    )
     result.changed_tables = changed
     if changed is not None and result.success:
         _test_incremental_build(result, warehouse_path, target_path, as_of, quiet)
@@ -407,8 +452,11 @@ def _test_incremental_build(
     import json
 
     started = time.perf_counter()
-    manifest_path = (target_path or DBT_PROJECT_DIR / "target") / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
+    if result.manifest is not None:
+        manifest = _manifest_dict(result.manifest)
+    else:
+        manifest_path = (target_path or DBT_PROJECT_DIR / "target") / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
     tests = _single_pass_tests(manifest, set(result.built))
     if tests is None:
         names = sorted({unique_id.split(".")[-1] for unique_id in result.built})

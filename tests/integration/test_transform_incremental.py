@@ -1,6 +1,7 @@
 """`warehouse transform --incremental` after the source moves on: only what changed is built,
-its data tests run (in one query) and catch failures, and every table it leaves equals, row for
-row and to the cent, what a full rebuild makes."""
+its data tests run (in one query, or through `dbt test` when one is not a plain generic test)
+and catch failures, and every table it leaves equals, row for row and to the cent, what a full
+rebuild makes."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ingestion.settings import WarehouseSettings
+from orchestration import transformation
 from orchestration.cli import app
 from orchestration.transformation import _single_pass_tests, run_data_tests, transform
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt")]
 
-BUILT_SCHEMAS = ("core", "finance", "marketplace", "quality", "snapshots")
+BUILT_SCHEMAS = ("intermediate", "core", "finance", "marketplace", "quality", "snapshots")
 
 MART_TOTALS = """
 select
@@ -125,3 +127,53 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     assert statuses["fail"] == len(failures) >= 2
     assert any("unique_fct_payments_payment_id" in f for f in failures)
     assert any("not_null_mart_learner_ltv_tenant_id" in f for f in failures)
+
+
+def test_incremental_transform_runs_custom_tests_through_dbt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data test the single query cannot evaluate (here a singular test) makes the incremental
+    build run its data tests through ``dbt test``; a failure there fails the transform with the
+    number of failing rows."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        transformation.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    monkeypatch.setattr(transformation, "DBT_PROJECT_DIR", project)
+    singular = project / "tests" / "assert_no_payment_after_the_first_build.sql"
+    singular.write_text("select payment_id from {{ ref('fct_payments') }} where 1 = 0\n")
+
+    source = f"sqlite:///{tmp_path / 'platform.sqlite'}"
+    warehouse = tmp_path / "warehouse.duckdb"
+    settings = WarehouseSettings(data_dir=tmp_path, source_url=source, path=warehouse)
+    target = tmp_path / "dbt_target"
+    cli(tmp_path, "generate", "--scale", "tiny", "--source", source, "--replace")
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    first = transform(settings, target_path=target, quiet=True)
+    assert first.success, first.failures
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        row = con.execute("select max(payment_id) from core.fct_payments").fetchone()
+    assert row is not None
+    last_payment_id = row[0]
+    # From now on the test fails for every payment the next loads add.
+    singular.write_text(
+        f"select payment_id from {{{{ ref('fct_payments') }}}} where payment_id > {last_payment_id}\n"
+    )
+
+    cli(tmp_path, "generate", "--mutate", "--volume", "0.05", "--source", source)
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    incremental = transform(settings, incremental=True, target_path=target, quiet=True)
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        row = con.execute(
+            "select count(*) from core.fct_payments where payment_id > ?", [last_payment_id]
+        ).fetchone()
+    assert row is not None
+    new_payments = row[0]
+    assert new_payments > 0
+    assert not incremental.success
+    assert incremental.statuses.get("fail") == 1
+    [failure] = incremental.failures
+    assert failure.startswith("test.platform_warehouse.assert_no_payment_after_the_first_build")
+    assert f"Got {new_payments} result" in failure
+    assert incremental.statuses.get("pass", 0) > 0  # the generic tests ran through dbt too
