@@ -1,5 +1,8 @@
 -- Usable payments in USD at the rate of their UTC date, attributed to a product and, for
 -- courses and ebooks, to the selling instructor; bucketed in the tenant's time zone.
+-- A table, not a view: fct_payments, fct_refunds (through int_refunds_converted) and
+-- fct_course_listing all read it, and its time-zone conversions are the costly part.
+{{ config(materialized='table') }}
 with
 
 payments as (

@@ -1,5 +1,7 @@
 -- The metrics' as-of time: var `as_of` when given, else the latest source timestamp observed
--- in raw (the newest event, update or refund the warehouse has seen).
+-- in raw (the newest event, update or refund the warehouse has seen). A one-row table: the
+-- marts and fct_course_listing read it, and it scans every fact-like staging view.
+{{ config(materialized='table') }}
 with
 
 observed as (

@@ -1,6 +1,7 @@
 -- Grain: one row per usable enrollment, accumulating its milestones (enrolled, first and last
 -- activity, completed) and its purchase. Rebuilt in full each run: enrollments.updated_at is
--- a stale cursor, so an incremental filter on it would miss progress updates.
+-- a stale cursor, so an incremental filter on it would miss progress updates. Its activity
+-- comes pre-aggregated per user and course (int_course_activity_aggregated, incremental).
 with
 
 enrollments as (
@@ -27,15 +28,7 @@ purchases as (
 ),
 
 activity as (
-    select
-        user_id,
-        course_id,
-        min(occurred_at) as first_activity_at,
-        max(occurred_at) as last_activity_at,
-        count(*) as activity_count
-    from {{ ref('fct_learning_activity') }}
-    where course_id is not null
-    group by user_id, course_id
+    select * from {{ ref('int_course_activity_aggregated') }}
 ),
 
 calendars as (

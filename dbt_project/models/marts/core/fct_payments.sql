@@ -1,9 +1,69 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='payment_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where payment_id not in"
+            " (select payment_id from {{ ref('int_payments_converted') }}){% endif %}"
+        ]
+    )
+}}
 -- Grain: one row per usable payment (any status; `is_revenue` marks money captured).
 -- Refund columns are the restated view: every usable refund posted back to its payment.
+-- Incremental: a run rebuilds only the payments whose converted row, refunds or person version
+-- differ from what the table holds (new and changed payments, new refunds, a person's new
+-- SCD2 version), and deletes the payments that are no longer usable; --full-refresh rebuilds all.
+{%- set payment_columns = [
+    'tenant_id', 'person_id', 'user_id', 'product_type', 'product_id', 'instructor_id',
+    'enrollment_id', 'payment_status', 'is_revenue', 'currency_code', 'is_currency_defaulted',
+    'fx_rate_date', 'usd_per_unit', 'amount', 'amount_usd', 'processor', 'processor_fee',
+    'is_processor_fee_estimated', 'processor_fee_usd', 'created_at', 'created_date',
+    'created_month', 'is_source_deleted',
+] %}
+{%- if is_incremental() %}
+{%- set changed_payments %}
+        with
+
+        refunds as (
+            select
+                payment_id,
+                count(*) as refund_count,
+                sum(amount) as refunded_amount,
+                sum(amount_usd) as refunded_usd
+            from {{ ref('int_refunds_converted') }}
+            group by payment_id
+        )
+
+        select payments.payment_id
+        from {{ ref('int_payments_converted') }} as payments
+        left join {{ this }} as stored on payments.payment_id = stored.payment_id
+        left join refunds on payments.payment_id = refunds.payment_id
+        left join {{ ref('dim_person') }} as people on stored.person_version_key = people.person_version_key
+        where
+            stored.payment_id is null
+{%- for column in payment_columns %}
+            or {{ is_distinct('payments.' ~ column, 'stored.' ~ column) }}
+{%- endfor %}
+            or coalesce(refunds.refund_count, 0) <> stored.refund_count
+            or coalesce(refunds.refunded_amount, 0) <> stored.refunded_amount
+            or coalesce(refunds.refunded_usd, 0) <> stored.refunded_usd
+            -- The stored person version no longer covers the payment (a new SCD2 version).
+            or people.person_version_key is null
+            or payments.person_id <> people.person_id
+            or payments.created_at < people.valid_from
+            or payments.created_at >= people.valid_to
+{%- endset %}
+{%- set changed = changed_keys(changed_payments) %}
+{%- endif %}
 with
 
 payments as (
     select * from {{ ref('int_payments_converted') }}
+    {%- if is_incremental() %}
+        where {{ in_keys('payment_id', changed) }}
+    {%- endif %}
 ),
 
 people as (
@@ -22,6 +82,9 @@ refunds as (
         sum(amount) as refunded_amount,
         sum(amount_usd) as refunded_usd
     from {{ ref('int_refunds_converted') }}
+    {%- if is_incremental() %}
+        where {{ in_keys('payment_id', changed) }}
+    {%- endif %}
     group by payment_id
 ),
 
