@@ -14,10 +14,6 @@ calendars as (
     select * from {{ ref('int_tenant_calendars') }}
 ),
 
-fx as (
-    select * from {{ ref('fx_rates_daily') }}
-),
-
 courses as (
     select
         course_id,
@@ -52,11 +48,11 @@ converted as (
         payments.amount,
         cast(payments.created_at as date) as fx_rate_date,
         fx.usd_per_unit,
-        round(payments.amount * fx.usd_per_unit, 2) as amount_usd,
+        {{ to_usd('payments.amount', 'fx.usd_per_unit') }} as amount_usd,
         payments.processor,
         payments.processor_fee,
         payments.is_processor_fee_estimated,
-        round(payments.processor_fee * fx.usd_per_unit, 2) as processor_fee_usd,
+        {{ to_usd('payments.processor_fee', 'fx.usd_per_unit') }} as processor_fee_usd,
         payments.created_at,
         cast({{ utc_to_local('payments.created_at', 'calendars.reporting_timezone') }} as date)
             as created_date,
@@ -66,10 +62,7 @@ converted as (
         payments.load_id
     from payments
     inner join calendars on payments.tenant_id = calendars.tenant_id
-    left join fx
-        on
-            payments.currency_code = fx.currency_code
-            and cast(payments.created_at as date) = fx.rate_date
+    {{ join_daily_fx_rate('payments.currency_code', 'payments.created_at') }}
     left join courses
         on payments.product_type = 'course' and payments.product_id = courses.course_id
     left join ebooks

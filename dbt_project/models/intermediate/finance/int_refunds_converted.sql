@@ -28,7 +28,7 @@ converted as (
         payments.currency_code,
         refunds.amount,
         payments.usd_per_unit,
-        round(refunds.amount * payments.usd_per_unit, 2) as amount_usd,
+        {{ to_usd('refunds.amount', 'payments.usd_per_unit') }} as amount_usd,
         refunds.amount = payments.amount as is_full_refund,
         refunds.created_at,
         cast({{ utc_to_local('refunds.created_at', 'calendars.reporting_timezone') }} as date)

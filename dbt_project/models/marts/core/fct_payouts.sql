@@ -11,10 +11,6 @@ calendars as (
     select * from {{ ref('int_tenant_calendars') }}
 ),
 
-fx as (
-    select * from {{ ref('fx_rates_daily') }}
-),
-
 final as (
     select
         payouts.payout_id,
@@ -28,7 +24,7 @@ final as (
         payouts.currency_code,
         payouts.amount,
         fx.usd_per_unit,
-        round(payouts.amount * fx.usd_per_unit, 2) as amount_usd,
+        {{ to_usd('payouts.amount', 'fx.usd_per_unit') }} as amount_usd,
         payouts.period_start_date,
         payouts.period_end_date,
         payouts.paid_at,
@@ -38,10 +34,7 @@ final as (
         payouts.is_source_deleted
     from payouts
     inner join calendars on payouts.tenant_id = calendars.tenant_id
-    left join fx
-        on
-            payouts.currency_code = fx.currency_code
-            and cast(coalesce(payouts.paid_at, payouts.created_at) as date) = fx.rate_date
+    {{ join_daily_fx_rate('payouts.currency_code', 'coalesce(payouts.paid_at, payouts.created_at)') }}
 )
 
 select * from final

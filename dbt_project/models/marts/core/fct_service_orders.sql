@@ -12,10 +12,6 @@ calendars as (
     select * from {{ ref('int_tenant_calendars') }}
 ),
 
-fx as (
-    select * from {{ ref('fx_rates_daily') }}
-),
-
 final as (
     select
         orders.order_id,
@@ -32,7 +28,7 @@ final as (
         orders.is_metadata_malformed,
         orders.currency_code,
         orders.quoted_amount,
-        round(orders.quoted_amount * fx.usd_per_unit, 2) as quoted_amount_usd,
+        {{ to_usd('orders.quoted_amount', 'fx.usd_per_unit') }} as quoted_amount_usd,
         orders.requested_at,
         cast({{ utc_to_local('orders.requested_at', 'calendars.reporting_timezone') }} as date)
             as requested_date,
@@ -50,8 +46,7 @@ final as (
         orders.is_source_deleted
     from orders
     inner join calendars on orders.tenant_id = calendars.tenant_id
-    left join fx
-        on orders.currency_code = fx.currency_code and cast(orders.requested_at as date) = fx.rate_date
+    {{ join_daily_fx_rate('orders.currency_code', 'orders.requested_at') }}
 )
 
 select * from final
