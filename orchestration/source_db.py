@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
-from orchestration.catalog import SourceTable
+from orchestration.source_catalog import SourceTable
 
 
 @dataclass(frozen=True)

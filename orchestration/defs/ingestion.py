@@ -27,9 +27,9 @@ from ingestion.pipeline import (
     run_extract,
 )
 from ingestion.settings import WarehouseSettings
-from orchestration.catalog import source_tables
 from orchestration.config import EXTRACT_MODE_TAG, WRITER_POOL
 from orchestration.keys import raw_key, source_key
+from orchestration.source_catalog import source_tables
 from orchestration.source_db import profile_tables
 
 SOURCE_GROUP = "source"

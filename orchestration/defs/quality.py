@@ -30,9 +30,9 @@ from expectations.marts import mart_suites
 from expectations.raw import raw_suite
 from expectations.validation import Severity, Suite, SuiteOutcome, build_data_docs, run_suite
 from ingestion.settings import WarehouseSettings
-from orchestration.catalog import SourceTable, source_tables
 from orchestration.config import WRITER_POOL, OrchestrationSettings
 from orchestration.keys import raw_key
+from orchestration.source_catalog import SourceTable, source_tables
 from orchestration.source_db import TableProfile, profile_tables
 from orchestration.warehouse_db import relation_exists, warehouse_connection
 

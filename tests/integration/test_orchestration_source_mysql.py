@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 
 from ingestion.generator import DefectRates, generate
 from ingestion.settings import WarehouseSettings
-from orchestration.catalog import source_tables
 from orchestration.defs.ingestion import observe_source
+from orchestration.source_catalog import source_tables
 from orchestration.source_db import profile_tables
 
 pytestmark = pytest.mark.mysql

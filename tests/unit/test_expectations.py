@@ -11,7 +11,7 @@ import pytest
 from expectations.marts import mart_suites
 from expectations.raw import raw_columns, raw_suite
 from expectations.validation import Severity, build_data_docs, run_suite
-from orchestration.catalog import source_table
+from orchestration.source_catalog import source_table
 
 USERS_RAW = [
     "id",

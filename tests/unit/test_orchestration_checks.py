@@ -8,7 +8,6 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 
-from orchestration.catalog import source_table
 from orchestration.defs.quality import (
     ModelRelation,
     RawProfile,
@@ -17,6 +16,7 @@ from orchestration.defs.quality import (
     reconcile,
     row_accounting_result,
 )
+from orchestration.source_catalog import source_table
 from orchestration.source_db import TableProfile
 
 KEY = dg.AssetKey(["raw", "payments"])
