@@ -25,7 +25,13 @@ from dagster_dbt import (
 )
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
-from orchestration.config import DBT_LOG_TAG, FULL_REFRESH_TAG, REBUILT_METADATA, WRITER_POOL
+from orchestration.config import (
+    DBT_LOG_TAG,
+    EXTRACT_MODE_TAG,
+    FULL_REFRESH_TAG,
+    REBUILT_METADATA,
+    WRITER_POOL,
+)
 from orchestration.dbt_plan import (
     IncrementalPlan,
     incremental_plan,
@@ -128,16 +134,18 @@ def dbt_build_assets(
     )
     def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """``dbt build`` of the selected models, seeds, snapshots and tests, with row counts
-        and column lineage attached: on reconcile runs a full refresh; on incremental runs
-        only what the loads since the last build changed (the rest is reported current)."""
+        and column lineage attached: on reconcile runs a full refresh; in the incremental
+        job only what changed since the last build (the rest is reported current); any
+        other run (a materialization asked for in the UI) builds what it selected."""
         from orchestration.transformation import _has_transformed, _pending, _record_loads
 
         full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
+        hourly = context.run.tags.get(EXTRACT_MODE_TAG) == "incremental"
         args = ["build", *(["--full-refresh"] if full_refresh else [])]
         pending = _pending(warehouse.warehouse_path)
         manifest = json.loads(project.manifest_path.read_text())
         plan: IncrementalPlan | None = None
-        if not full_refresh and _has_transformed(warehouse.warehouse_path):
+        if hourly and not full_refresh and _has_transformed(warehouse.warehouse_path):
             changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
             modified = modified_nodes(manifest, recorded_checksums(warehouse.warehouse_path))
             plan = incremental_plan(manifest, changed, modified)
@@ -148,7 +156,7 @@ def dbt_build_assets(
                 f"{len(plan.modified)} nodes' code changed; building {len(plan.built)} of "
                 f"{len(plan.built) + len(plan.current)} models, snapshots and seeds"
             )
-        current = _CurrentOutputs(context, project, plan) if plan is not None else None
+        current = _CurrentOutputs(context, manifest, project, plan) if plan else None
         with warehouse_env(warehouse), _dbt_console(context.run.tags.get(DBT_LOG_TAG), context):
             # The parse's target folder: dbt re-parses only what changed (one writer at a time,
             # so runs never share it concurrently).
@@ -197,8 +205,13 @@ class _CurrentOutputs:
     topological order: each goes out just before the first rebuilt model that reads it, the
     rest after the build."""
 
-    def __init__(self, context: AssetExecutionContext, project: DbtProject, plan: IncrementalPlan):
-        manifest = json.loads(project.manifest_path.read_text())
+    def __init__(
+        self,
+        context: AssetExecutionContext,
+        manifest: Mapping[str, Any],
+        project: DbtProject,
+        plan: IncrementalPlan,
+    ):
         t = translator()
         self._context = context
         self._parents = manifest["parent_map"]
