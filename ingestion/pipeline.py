@@ -865,7 +865,7 @@ def _probe(ctx: ExtractContext, names: Sequence[str]) -> dict[str, Probe]:
             continue  # the table's own read reports it
         probed.append((spec, columns))
     try:
-        return probe_tables(ctx.reader, probed)
+        return probe_tables(ctx.reader, probed, ctx.pii_key)
     except SourceError as exc:
         log.warning("probing the source failed, reading every table: %s", exc)
         return {}

@@ -40,13 +40,15 @@ class Probe:
     """What a read of one table would return, summarised."""
 
     cursor: str | None  # the newest cursor value in the source (dlt state form)
-    signature: str  # the selected columns and the spec: a change means re-read
+    signature: str  # the selected columns, the spec and the PII key: a change means re-read
     fingerprint: str  # count and XOR of row hashes of the rows a re-read would return
 
 
-def signature(spec: TableSpec, columns: Sequence[SourceColumn]) -> str:
-    """A digest of the columns read and the spec they are read by."""
-    return hashlib.md5(repr((spec, list(columns))).encode(), usedforsecurity=False).hexdigest()
+def signature(spec: TableSpec, columns: Sequence[SourceColumn], pii_key: bytes = b"") -> str:
+    """A digest of the columns read, the spec they are read by and the PII key that masks
+    them: a change to any of them changes what would land, so the table is read again."""
+    text = repr((spec, list(columns), hashlib.sha256(pii_key).hexdigest()))
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _state_form(spec: TableSpec, value: object) -> str | None:
@@ -82,14 +84,16 @@ def _probe_sql(reader: SourceReader, spec: TableSpec, columns: Sequence[SourceCo
 
 
 def probe_tables(
-    reader: SourceReader, tables: Iterable[tuple[TableSpec, Sequence[SourceColumn]]]
+    reader: SourceReader,
+    tables: Iterable[tuple[TableSpec, Sequence[SourceColumn]]],
+    pii_key: bytes = b"",
 ) -> dict[str, Probe]:
     """One probe per table, from a single UNION query (empty on a non-MySQL source)."""
     tables = list(tables)
     if reader.dialect != "mysql" or not tables:
         return {}
     selects = [f"({_probe_sql(reader, spec, columns)})" for spec, columns in tables]
-    specs = {spec.name: (spec, signature(spec, columns)) for spec, columns in tables}
+    specs = {spec.name: (spec, signature(spec, columns, pii_key)) for spec, columns in tables}
     rows = reader.rows(" UNION ALL ".join(selects), "probe", ReadStats())
     probes: dict[str, Probe] = {}
     for name, newest, count, low, high in rows:
