@@ -77,10 +77,10 @@ def run_dbt(
 ) -> TransformResult:
     """Run one dbt command (e.g. ``["build"]``) on the warehouse and summarise its results.
 
-    ``keep_manifest``: parse first and keep dbt's manifest in memory (``result.manifest``)
-    instead of serialising it to ``manifest.json`` twice (after parsing and after the run):
-    at this project's size that is a second or more of every build. ``run_results.json`` is
-    still written.
+    ``keep_manifest``: keep the manifest dbt parsed in memory (``result.manifest``) instead
+    of serialising it to ``manifest.json`` twice (after parsing and after the run): at this
+    project's size that is a second or more of every build. ``run_results.json`` is still
+    written.
     """
     from dbt.cli.main import dbtRunner
 
@@ -92,22 +92,20 @@ def run_dbt(
         *(["--target-path", str(target_path)] if target_path is not None else []),
     ]
     full_args = [*(["--quiet"] if quiet else []), *args, *common]
-    manifest = None
+    if keep_manifest:
+        full_args.append("--no-write-json")
     started = time.perf_counter()
     with _warehouse_env(warehouse_path), _critical_path_first():
         try:
-            if keep_manifest:
-                # The same vars as the command: they are part of what dbt parses.
+            with _parsed_manifest() as parsed:
+                outcome = dbtRunner().invoke(full_args)
+            manifest = parsed[0] if keep_manifest and parsed else None
+            if keep_manifest and manifest is None:  # pragma: no cover - another dbt layout
                 at = args.index("--vars") if "--vars" in args else len(args)
-                given_vars = args[at : at + 2]
-                parsed = dbtRunner().invoke(
-                    ["--quiet", "parse", "--no-write-json", *given_vars, *common]
+                reparsed = dbtRunner().invoke(
+                    ["--quiet", "parse", "--no-write-json", *args[at : at + 2], *common]
                 )
-                if parsed.exception is not None or parsed.result is None:
-                    raise TransformError(f"dbt parse failed: {parsed.exception}")
-                manifest = parsed.result
-                full_args = [*full_args, "--no-write-json"]
-            outcome = dbtRunner(manifest=manifest).invoke(full_args)
+                manifest = reparsed.result
         finally:
             _release_duckdb()
     if outcome.exception is not None and outcome.result is None:
@@ -134,6 +132,35 @@ def run_dbt(
         built=built,
         manifest=manifest,
     )
+
+
+@contextmanager
+def _parsed_manifest() -> Iterator[list[Any]]:
+    """Collect the manifest dbt parses for a command (``dbt.cli.requires`` calls
+    ``parse_manifest`` once per command): a second ``dbt parse`` to get it would cost a second
+    start-up. Nothing is collected when dbt's layout differs; the caller then parses."""
+    parsed: list[Any] = []
+    try:
+        from dbt.cli import requires
+    except ImportError:  # pragma: no cover - another dbt layout
+        yield parsed
+        return
+    original = getattr(requires, "parse_manifest", None)
+    if original is None:  # pragma: no cover
+        yield parsed
+        return
+
+    def parse_and_keep(*args: Any, **kwargs: Any) -> Any:
+        manifest = original(*args, **kwargs)
+        parsed.append(manifest)
+        return manifest
+
+    # Called inside _warehouse_env, whose lock keeps concurrent runs in this process apart.
+    requires.parse_manifest = parse_and_keep  # type: ignore[attr-defined]
+    try:
+        yield parsed
+    finally:
+        requires.parse_manifest = original  # type: ignore[attr-defined]
 
 
 @contextmanager
