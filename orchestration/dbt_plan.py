@@ -3,7 +3,8 @@
 A build is needed for every table and snapshot downstream of a raw table whose loads since
 the last build changed rows, for everything downstream of the extract log (the data-quality
 mart reads it), and for every node whose code changed since the last build and everything
-downstream of it (its view, table or seed is re-created). The rest is current: views read
+downstream of it (its view, table or seed is re-created; incremental models among them
+from scratch, ``--full-refresh``). The rest is current: views read
 raw as it is, tables whose inputs did not change hold what a rebuild would produce.
 
 Code changes are found by the checksum dbt computes of each node's SQL, CSV or YAML
@@ -27,14 +28,16 @@ _BUILDABLE = {"model", "snapshot", "seed"}
 @dataclass(frozen=True)
 class IncrementalPlan:
     """The dbt nodes (unique ids) an incremental build runs (``built``), the models,
-    snapshots and seeds it leaves as they are (``current``), and the dbt node names to
-    exclude from a full selection to get there (``excluded``, tests and unit tests too)."""
+    snapshots and seeds it leaves as they are (``current``), the dbt node names to exclude
+    from a full selection to get there (``excluded``, tests and unit tests too), and
+    whether its incremental models must be rebuilt from scratch (``full_refresh``)."""
 
     built: frozenset[str]
     current: frozenset[str]
     excluded: tuple[str, ...]
     changed_tables: tuple[str, ...]
     modified: frozenset[str]
+    full_refresh: bool = False
 
 
 def _descendants(manifest: Mapping[str, Any], roots: Iterable[str]) -> set[str]:
@@ -112,6 +115,11 @@ def incremental_plan(
         excluded=tuple(excluded),
         changed_tables=tuple(changed),
         modified=frozenset(modified & buildable),
+        # An incremental model folds new input into its stored rows: after a code change
+        # upstream of it (or in it) the stored rows are stale, so it is rebuilt from scratch.
+        full_refresh=any(
+            nodes[unique_id]["config"].get("materialized") == "incremental" for unique_id in recoded
+        ),
     )
 
 

@@ -151,6 +151,8 @@ def dbt_build_assets(
             plan = incremental_plan(manifest, changed, modified)
             # One value: dagster-dbt reads a single argument after --exclude.
             args += ["--exclude", " ".join([*plan.excluded, "test_type:unit"])]
+            if plan.full_refresh:
+                args.append("--full-refresh")
             context.log.info(
                 f"Incremental build: loads changed {', '.join(changed) or 'no table'}; "
                 f"{len(plan.modified)} nodes' code changed; building {len(plan.built)} of "

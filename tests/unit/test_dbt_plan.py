@@ -33,7 +33,7 @@ def _manifest() -> dict:
         P + "stg_payments": _node("model", "stg_payments", ["source.p.platform.payments"], "view"),
         P + "stg_activity": _node("model", "stg_activity", ["source.p.platform.activity"], "view"),
         P + "fct_payments": _node("model", "fct_payments", [P + "stg_payments"]),
-        P + "fct_activity": _node("model", "fct_activity", [P + "stg_activity"]),
+        P + "fct_activity": _node("model", "fct_activity", [P + "stg_activity"], "incremental"),
         "seed.p.currencies": _node("seed", "currencies", []),
         P + "dim_currency": _node("model", "dim_currency", ["seed.p.currencies"]),
         P + "mart_ltv": _node("model", "mart_ltv", [P + "fct_payments", P + "dim_currency"]),
@@ -96,6 +96,7 @@ def test_changed_code_rebuilds_the_node_and_everything_downstream_views_included
         "mart_quality",
     }
     assert _names(plan.current) == {"stg_activity", "fct_activity"}
+    assert not plan.full_refresh  # no incremental model among them
     # nothing recorded (the last build predates the record): everything is rebuilt
     assert modified_nodes(manifest, None) == {
         u for u, n in manifest["nodes"].items() if n["resource_type"] != "test"
@@ -112,3 +113,13 @@ def test_checksums_round_trip_through_the_warehouse(tmp_path: Path) -> None:
     manifest["nodes"][P + "mart_ltv"]["checksum"]["checksum"] = "mart_ltv-v2"
     record_checksums(path, manifest)  # replaces the record, no duplicates
     assert recorded_checksums(path)[P + "mart_ltv"] == "mart_ltv-v2"
+
+
+def test_changed_code_upstream_of_an_incremental_model_rebuilds_it_from_scratch() -> None:
+    manifest = _manifest()
+    # new activity alone folds into the incremental fact
+    assert not incremental_plan(manifest, ["activity"]).full_refresh
+    # a change to the view it reads would leave its stored rows stale
+    plan = incremental_plan(manifest, [], {P + "stg_activity"})
+    assert _names(plan.built) == {"stg_activity", "fct_activity", "mart_quality"}
+    assert plan.full_refresh
