@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STATE_SCHEMA = "meta"
+from orchestration.transformation import STATE_SCHEMA
+
 NODES_TABLE = f"{STATE_SCHEMA}.transform_nodes"
 _BUILDABLE = {"model", "snapshot", "seed"}
 

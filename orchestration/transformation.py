@@ -110,8 +110,9 @@ def run_dbt(
             _release_duckdb()
     if outcome.exception is not None and outcome.result is None:
         raise TransformError(f"dbt {' '.join(args)} could not run: {outcome.exception}")
-    if keep_manifest and hasattr(outcome.result, "write"):
-        outcome.result.write(str((target_path or DBT_PROJECT_DIR / "target") / "run_results.json"))
+    results = outcome.result
+    if keep_manifest and results is not None and hasattr(results, "write"):
+        results.write(str((target_path or DBT_PROJECT_DIR / "target") / "run_results.json"))
     seconds = time.perf_counter() - started
     statuses: dict[str, int] = {}
     failures: list[str] = []
@@ -214,7 +215,7 @@ def _release_duckdb() -> None:
             environment.close()
 
 
-def _pending(warehouse_path: Path) -> dict[str, tuple[list[str], bool]]:
+def pending_loads(warehouse_path: Path) -> dict[str, tuple[list[str], bool]]:
     """Unconsumed successful loads per raw table, and whether any of them changed raw: landed
     rows, or marked hard deletes or changed rows (ingestion/README.md, the extract log)."""
     import duckdb
@@ -247,7 +248,7 @@ def _pending(warehouse_path: Path) -> dict[str, tuple[list[str], bool]]:
     return pending
 
 
-def _has_transformed(warehouse_path: Path) -> bool:
+def has_transformed(warehouse_path: Path) -> bool:
     import duckdb
 
     with duckdb.connect(str(warehouse_path)) as con:
@@ -261,7 +262,7 @@ def _has_transformed(warehouse_path: Path) -> bool:
         return bool(done and done[0])
 
 
-def _record_loads(warehouse_path: Path, pending: dict[str, list[str]]) -> None:
+def record_loads(warehouse_path: Path, pending: dict[str, list[str]]) -> None:
     import duckdb
 
     if not pending:
@@ -426,11 +427,11 @@ def transform(
         raise TransformError(f"warehouse {warehouse_path} does not exist: run `warehouse extract`")
     if incremental and (full_refresh or select):
         raise TransformError("--incremental picks its own selection: no --full-refresh or --select")
-    pending = _pending(warehouse_path)
+    pending = pending_loads(warehouse_path)
     loads = {table: table_loads for table, (table_loads, _) in pending.items()}
     args = ["build"]
     changed: list[str] | None = None
-    if incremental and _has_transformed(warehouse_path):
+    if incremental and has_transformed(warehouse_path):
         if not pending:
             return TransformResult(
                 args=args, success=True, seconds=0.0, changed_tables=[], skipped=True
@@ -463,7 +464,7 @@ def transform(
     if changed is not None and result.success:
         _test_incremental_build(result, warehouse_path, target_path, as_of, quiet)
     if result.success:
-        _record_loads(warehouse_path, loads)
+        record_loads(warehouse_path, loads)
     return result
 
 

@@ -137,15 +137,15 @@ def dbt_build_assets(
         and column lineage attached: on reconcile runs a full refresh; in the incremental
         job only what changed since the last build (the rest is reported current); any
         other run (a materialization asked for in the UI) builds what it selected."""
-        from orchestration.transformation import _has_transformed, _pending, _record_loads
+        from orchestration.transformation import has_transformed, pending_loads, record_loads
 
         full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
         hourly = context.run.tags.get(EXTRACT_MODE_TAG) == "incremental"
         args = ["build", *(["--full-refresh"] if full_refresh else [])]
-        pending = _pending(warehouse.warehouse_path)
+        pending = pending_loads(warehouse.warehouse_path)
         manifest = json.loads(project.manifest_path.read_text())
         plan: IncrementalPlan | None = None
-        if hourly and not full_refresh and _has_transformed(warehouse.warehouse_path):
+        if hourly and not full_refresh and has_transformed(warehouse.warehouse_path):
             changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
             modified = modified_nodes(manifest, recorded_checksums(warehouse.warehouse_path))
             plan = incremental_plan(manifest, changed, modified)
@@ -177,7 +177,7 @@ def dbt_build_assets(
             return
         if current is not None:
             yield from current.remaining()
-        _record_loads(
+        record_loads(
             warehouse.warehouse_path, {table: loads for table, (loads, _) in pending.items()}
         )
         record_checksums(warehouse.warehouse_path, manifest)
