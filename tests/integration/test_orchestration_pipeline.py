@@ -218,7 +218,7 @@ def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(
     from orchestration.cli import console
     from orchestration.commands.run import materialization, print_report
 
-    defs, warehouse, orchestration, summary = built
+    defs, warehouse, orchestration, _ = built
     serving = _serving(warehouse)
     with dg.DagsterInstance.ephemeral() as instance:
         report = run_job(
@@ -313,16 +313,31 @@ def _check_job(defs: dg.Definitions, name: str, selection, extra_assets=()) -> d
     return merged.resolve_job_def(name)
 
 
-def test_reconciliation_matches_the_source_and_catches_a_missing_row(built) -> None:
-    defs, warehouse, _, _ = built
-    keys = [dg.AssetCheckKey(dg.AssetKey(["raw", t]), RECONCILIATION) for t in TABLE_SPECS]
-    job = _check_job(defs, "reconcile_checks", dg.AssetSelection.checks(*keys))
+RECONCILIATION_KEYS = [
+    dg.AssetCheckKey(dg.AssetKey(["raw", t]), RECONCILIATION) for t in TABLE_SPECS
+]
+
+
+def _reconciliation_job(defs: dg.Definitions, name: str) -> dg.JobDefinition:
+    """A job of every raw table's reconciliation check, nothing else."""
+    return _check_job(defs, name, dg.AssetSelection.checks(*RECONCILIATION_KEYS))
+
+
+def _passing_reconciliations(job: dg.JobDefinition) -> dict[str, dg.AssetCheckEvaluation]:
+    """Run the reconciliation checks; every one must pass. Their verdicts by table."""
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     evaluations = {e.asset_key.path[-1]: e for e in _evaluations(result)}
     assert all(e.passed for e in evaluations.values()), [
         (t, e.description) for t, e in evaluations.items() if not e.passed
     ]
+    return evaluations
+
+
+def test_reconciliation_matches_the_source_and_catches_a_missing_row(built) -> None:
+    defs, warehouse, _, _ = built
+    job = _reconciliation_job(defs, "reconcile_checks")
+    evaluations = _passing_reconciliations(job)
     counts = _source_counts(warehouse.demo_source_path)
     assert {t: e.metadata["source_rows"].value for t, e in evaluations.items()} == counts
 
@@ -350,7 +365,7 @@ def test_reconciliation_matches_the_source_and_catches_a_missing_row(built) -> N
     publishing = _check_job(
         defs,
         "reconcile_then_publish",
-        dg.AssetSelection.checks(*keys) | dg.AssetSelection.assets(PUBLISH_KEY),
+        dg.AssetSelection.checks(*RECONCILIATION_KEYS) | dg.AssetSelection.assets(PUBLISH_KEY),
     )
     with dg.DagsterInstance.ephemeral() as instance:
         result = publishing.execute_in_process(instance=instance, raise_on_error=False)
@@ -466,14 +481,7 @@ def test_reconciliation_subtracts_rows_hard_deleted_at_the_source(built) -> None
     assert hard_deleted.get("payments"), "the mutation deleted no payment"
     assert run_extract(warehouse, mode="reconcile").ok
 
-    keys = [dg.AssetCheckKey(dg.AssetKey(["raw", t]), RECONCILIATION) for t in TABLE_SPECS]
-    job = _check_job(defs, "reconcile_after_deletes", dg.AssetSelection.checks(*keys))
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-    evaluations = {e.asset_key.path[-1]: e for e in _evaluations(result)}
-    assert all(e.passed for e in evaluations.values()), [
-        (t, e.description) for t, e in evaluations.items() if not e.passed
-    ]
+    evaluations = _passing_reconciliations(_reconciliation_job(defs, "reconcile_after_deletes"))
     payments = evaluations["payments"].metadata
     assert payments["raw_deleted_at_source"].value == hard_deleted["payments"]
     assert payments["source_rows"].value == _source_counts(warehouse.demo_source_path)["payments"]

@@ -16,7 +16,12 @@ from typer.testing import CliRunner
 from ingestion.settings import WarehouseSettings
 from orchestration import transformation
 from orchestration.cli import app
-from orchestration.transformation import _single_pass_tests, run_data_tests, transform
+from orchestration.transformation import (
+    TransformResult,
+    _single_pass_tests,
+    run_data_tests,
+    transform,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt")]
 
@@ -36,6 +41,22 @@ def cli(root: Path, *args: str) -> None:
     env = {"WAREHOUSE_DATA_DIR": str(root), "WAREHOUSE_PII_KEY": "incremental-test-key"}
     result = CliRunner().invoke(app, list(args), env=env)
     assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
+
+
+def built_tiny_warehouse(
+    tmp_path: Path,
+) -> tuple[str, Path, WarehouseSettings, Path, TransformResult]:
+    """A tiny generated source, extracted and built once in full: (source URL, warehouse
+    file, settings, dbt target folder, the full build's result)."""
+    source = f"sqlite:///{tmp_path / 'platform.sqlite'}"
+    warehouse = tmp_path / "warehouse.duckdb"
+    settings = WarehouseSettings(data_dir=tmp_path, source_url=source, path=warehouse)
+    target = tmp_path / "dbt_target"
+    cli(tmp_path, "generate", "--scale", "tiny", "--source", source, "--replace")
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    first = transform(settings, target_path=target, quiet=True)
+    assert first.success, first.failures
+    return source, warehouse, settings, target, first
 
 
 def totals(warehouse: Path) -> tuple:
@@ -76,14 +97,7 @@ def table_differences(incremental: Path, full: Path) -> dict[str, tuple[int, int
 def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     tmp_path: Path,
 ) -> None:
-    source = f"sqlite:///{tmp_path / 'platform.sqlite'}"
-    warehouse = tmp_path / "warehouse.duckdb"
-    settings = WarehouseSettings(data_dir=tmp_path, source_url=source, path=warehouse)
-    target = tmp_path / "dbt_target"
-    cli(tmp_path, "generate", "--scale", "tiny", "--source", source, "--replace")
-    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
-    first = transform(settings, target_path=target, quiet=True)
-    assert first.success, first.failures
+    source, warehouse, settings, target, first = built_tiny_warehouse(tmp_path)
     activity_before = totals(warehouse)[2]
 
     # Nothing was loaded since: nothing to do.
@@ -143,14 +157,7 @@ def test_incremental_transform_runs_custom_tests_through_dbt(
     singular = project / "tests" / "assert_no_payment_after_the_first_build.sql"
     singular.write_text("select payment_id from {{ ref('fct_payments') }} where 1 = 0\n")
 
-    source = f"sqlite:///{tmp_path / 'platform.sqlite'}"
-    warehouse = tmp_path / "warehouse.duckdb"
-    settings = WarehouseSettings(data_dir=tmp_path, source_url=source, path=warehouse)
-    target = tmp_path / "dbt_target"
-    cli(tmp_path, "generate", "--scale", "tiny", "--source", source, "--replace")
-    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
-    first = transform(settings, target_path=target, quiet=True)
-    assert first.success, first.failures
+    source, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         row = con.execute("select max(payment_id) from core.fct_payments").fetchone()
     assert row is not None
