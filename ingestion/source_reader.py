@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -375,7 +376,7 @@ class SourceReader:
         while True:
             where = self._after(keys, last) if last is not None else None
             sql = f"{self.select_sql(table, columns, where)} ORDER BY {order} LIMIT {chunk_rows}"
-            raw = self._with_retries(table, lambda sql=sql: self._fetch(sql, columns), stats)
+            raw = self._with_retries(table, partial(self._fetch, sql, columns), stats)
             batch, zeros = self._typed(raw, columns)
             stats.rows_read += batch.num_rows
             stats.zero_dates_nulled += zeros

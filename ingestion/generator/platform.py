@@ -390,7 +390,7 @@ def personal_details(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def _cap(values: np.ndarray, floor: np.ndarray) -> np.ndarray:
+def _cap(values: np.ndarray, floor: np.ndarray | int) -> np.ndarray:
     """Keep times inside the window without piling them on its last second.
 
     A time past the end folds back into the 60 days before it, never before ``floor``
