@@ -16,15 +16,33 @@ courses as (
     from {{ ref('stg_platform__courses') }}
 ),
 
+payments as (
+    select
+        payment_id,
+        enrollment_id,
+        amount_usd
+    from {{ ref('int_payments_converted') }}
+    where is_revenue and enrollment_id is not null
+),
+
+refunds as (
+    select
+        payment_id,
+        refunded_usd
+    from {{ ref('int_payment_refunds') }}
+),
+
+-- The same payments and net amounts as fct_payments (usable, revenue), read from its inputs so
+-- this fact does not wait for fct_payments: in an incremental build it runs beside it.
 purchases as (
     select
-        enrollment_id,
-        min(payment_id) as payment_id,
-        sum(amount_usd) as paid_amount_usd,
-        sum(net_amount_usd) as net_paid_amount_usd
-    from {{ ref('fct_payments') }}
-    where is_revenue and enrollment_id is not null
-    group by enrollment_id
+        payments.enrollment_id,
+        min(payments.payment_id) as payment_id,
+        sum(payments.amount_usd) as paid_amount_usd,
+        sum(payments.amount_usd - coalesce(refunds.refunded_usd, 0)) as net_paid_amount_usd
+    from payments
+    left join refunds on payments.payment_id = refunds.payment_id
+    group by payments.enrollment_id
 ),
 
 activity as (

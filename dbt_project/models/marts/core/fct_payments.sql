@@ -24,22 +24,11 @@
 ] %}
 {%- if is_incremental() %}
 {%- set changed_payments %}
-        with
-
-        refunds as (
-            select
-                payment_id,
-                count(*) as refund_count,
-                sum(amount) as refunded_amount,
-                sum(amount_usd) as refunded_usd
-            from {{ ref('int_refunds_converted') }}
-            group by payment_id
-        )
-
         select payments.payment_id
         from {{ ref('int_payments_converted') }} as payments
         left join {{ this }} as stored on payments.payment_id = stored.payment_id
-        left join refunds on payments.payment_id = refunds.payment_id
+        left join {{ ref('int_payment_refunds') }} as refunds
+            on payments.payment_id = refunds.payment_id
         left join {{ ref('dim_person') }} as people on stored.person_version_key = people.person_version_key
         where
             stored.payment_id is null
@@ -76,16 +65,10 @@ people as (
 ),
 
 refunds as (
-    select
-        payment_id,
-        count(*) as refund_count,
-        sum(amount) as refunded_amount,
-        sum(amount_usd) as refunded_usd
-    from {{ ref('int_refunds_converted') }}
+    select * from {{ ref('int_payment_refunds') }}
     {%- if is_incremental() %}
         where {{ in_keys('payment_id', changed) }}
     {%- endif %}
-    group by payment_id
 ),
 
 final as (
