@@ -63,8 +63,8 @@ LOAD_BACKOFF_SECONDS = 1.0
 Mode = Literal["full", "incremental", "reconcile", "replace"]
 RunMode = Literal["incremental", "reconcile"]
 
-# dlt settings the raw contract depends on: _dlt_load_id on Arrow rows; one table after
-# the other (fifo) so progress and memory follow one table at a time. No _dlt_id: the primary
+# dlt settings the raw contract depends on: _dlt_load_id on Arrow rows; tables taken in
+# order (fifo), two at a time (below). No _dlt_id: the primary
 # key identifies a row (dlt's merge uses it), and a per-row text id costs ~20% throughput.
 DLT_CONFIG: dict[str, Any] = {
     "normalize.parquet_normalizer.add_dlt_load_id": True,
@@ -74,6 +74,10 @@ DLT_CONFIG: dict[str, Any] = {
     # compressing them cost more time than it saved, and nothing reads them once loaded.
     "data_writer.compression": "none",
     "load.delete_completed_jobs": True,
+    # Resources are parallelized (each step of a table's generator runs in dlt's pool) on two
+    # workers: the next table's count and first read overlap the current one's parquet write;
+    # memory follows two tables' chunks.
+    "extract.workers": 2,
 }
 
 _naming = NamingConvention()
@@ -259,6 +263,16 @@ class ExtractContext:
             self._pii_key = resolve_pii_key(self.settings)
         return self._pii_key
 
+    def remember_schema(self, pipeline: dlt.Pipeline) -> None:
+        """Keep a copy of the pipeline's dlt schema as the run starts: what raw already holds.
+
+        A copy, because dlt updates its own as it extracts, in the main thread, while the
+        resources run in its worker pool.
+        """
+        schema = pipeline.schemas.get(SOURCE_NAME, None)
+        self.schema = schema.clone() if schema is not None else None
+        self.schema_looked_up = True
+
     def report(self, table: str, specified: bool = True) -> TableReport:
         """The report of ``table`` in this run, created on first use."""
         if table not in self.reports:
@@ -310,11 +324,10 @@ def _existing_columns(table: str, ctx: ExtractContext) -> dict[str, LandedType]:
     # is only available while the source function runs, not while its resources do). Looked
     # up once per run: dlt.current.pipeline() resolves configuration (~70 ms) on every call.
     if not ctx.schema_looked_up:
-        ctx.schema_looked_up = True
         try:
-            ctx.schema = dlt.current.pipeline().schemas.get(SOURCE_NAME, None)
+            ctx.remember_schema(dlt.current.pipeline())
         except Exception:
-            ctx.schema = None
+            ctx.schema, ctx.schema_looked_up = None, True
     schema = ctx.schema
     if schema is None:
         return {}
@@ -460,20 +473,70 @@ def _prefetched(
             yield batch
 
 
-def _plan_ranges(
+# How much wider than the last one the next key range may grow.
+RANGE_GROWTH = 4
+
+
+def _read_whole_key_span(
+    low: int,
+    high: int,
+    chunk_rows: int,
+    read: Callable[[int, int], pa.Table],
+    key_after: Callable[[int], int | None],
+) -> Iterator[pa.Table]:
+    """Every row with a key in ``[low, high]``, in ranges of about ``chunk_rows`` rows, each
+    read while dlt writes the previous one.
+
+    The key is a unique integer, so the first range of ``chunk_rows`` keys holds at most
+    ``chunk_rows`` rows; each next one is sized from the key density the last one showed
+    (growing at most ``RANGE_GROWTH`` times), and an empty range jumps to the next key
+    (``key_after``, one index lookup) instead of widening across the gap. No ``COUNT(*)``
+    up front: on InnoDB that scans the table (0.4 s of a ~3 s read of medium's 1.5 M
+    activity_logs). Like any plan made without counting, a sparse run of keys followed by a
+    dense one can put more than ``chunk_rows`` rows into one range.
+    """
+    if high < low:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-read") as pool:
+        lo, hi = low - 1, min(low - 1 + chunk_rows, high)
+        pending: Any = pool.submit(read, lo, hi)
+        while pending is not None:
+            batch = pending.result()
+            width, lo, pending = hi - lo, hi, None
+            if batch.num_rows == 0 and lo < high:
+                following = key_after(lo)
+                lo = high if following is None else following - 1
+            elif batch.num_rows:
+                width = max(1, min(width * RANGE_GROWTH, width * chunk_rows // batch.num_rows))
+            if lo < high:
+                hi = min(lo + width, high)
+                pending = pool.submit(read, lo, hi)
+            yield batch
+
+
+def _key_range_batches(
     reader: SourceReader,
     table: str,
-    key: str | None,
+    key: str,
     where: str | None,
     chunk_rows: int,
     stats: ReadStats,
-) -> tuple[int, list[tuple[int, int]]]:
-    """How many rows match, and the key ranges to read them in."""
-    count_sql = f"SELECT COUNT(*) FROM {reader.quote(table)}" + (f" WHERE {where}" if where else "")
-    if not key:
-        count = int(reader.scalar_row(count_sql, table, stats)[0] or 0)
-        return count, []
-    return reader.key_ranges(table, key, where, chunk_rows, stats)
+    read: Callable[[int, int], pa.Table],
+) -> tuple[int | None, Iterator[pa.Table]]:
+    """(rows expected, the batches) of the rows of ``table`` matching ``where``, read in
+    primary-key ranges; ``read(-1, -1)`` reads everything ``where`` matches at once."""
+    if where is None:
+        bounds = reader.key_bounds(table, key, stats)
+        if bounds is None:
+            return 0, iter(())
+        batches = _read_whole_key_span(
+            *bounds, chunk_rows, read, lambda after: reader.key_after(table, key, after, stats)
+        )
+        return reader.estimated_rows(table), batches
+    count, ranges = reader.key_ranges(table, key, where, chunk_rows, stats)
+    if 0 < count <= chunk_rows:
+        ranges = [(-1, -1)]  # one read through the cursor's index beats key ranges
+    return count, _prefetched(ranges, read)
 
 
 def _table_rows(spec: TableSpec, ctx: ExtractContext) -> Iterator[Any]:
@@ -481,7 +544,7 @@ def _table_rows(spec: TableSpec, ctx: ExtractContext) -> Iterator[Any]:
     report = ctx.report(spec.name)
     report.started_at = datetime.now(UTC).replace(tzinfo=None)
     stats = ReadStats()
-    state = dlt.current.resource_state()
+    state = dlt.current.resource_state(spec.name)  # by name: this runs in dlt's worker pool
     cursor_value = _cursor_from_state(state.get("cursor")) if spec.cursor else None
     report.mode = "incremental" if cursor_value is not None else "full"
     newest: Any = cursor_value
@@ -519,12 +582,6 @@ def _table_rows(spec: TableSpec, ctx: ExtractContext) -> Iterator[Any]:
                 where = f"{q} >= {_literal(since)}"
             else:
                 where = f"{q} > {_literal(cursor_value - int(spec.lag_seconds))}"
-        count, ranges = _plan_ranges(
-            reader, spec.name, spec.primary_key, where, ctx.chunk_rows, stats
-        )
-        if 0 < count <= ctx.chunk_rows and where:
-            ranges = [(-1, -1)]  # one read through the cursor's index beats key ranges
-        ctx.progress.table_started(spec.name, report.mode, count)
         key = reader.quote(spec.primary_key)
 
         def read(lo: int, hi: int) -> pa.Table:
@@ -532,9 +589,13 @@ def _table_rows(spec: TableSpec, ctx: ExtractContext) -> Iterator[Any]:
             condition = " AND ".join(p for p in (where, bounds) if p)
             return reader.read(spec.name, columns, condition or None, stats)
 
+        expected, batches = _key_range_batches(
+            reader, spec.name, spec.primary_key, where, ctx.chunk_rows, stats, read
+        )
+        ctx.progress.table_started(spec.name, report.mode, expected)
         hints = dlt.mark.make_hints(columns=_column_hints(columns))
         first = True
-        for batch in _prefetched(ranges, read):
+        for batch in batches:
             if batch.num_rows == 0:
                 continue
             if spec.cursor:
@@ -588,24 +649,25 @@ def _unspecified_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
             if len(keys) == 1 and any(c.name == keys[0] and c.kind == "integer" for c in columns)
             else None
         )
-        count, ranges = _plan_ranges(reader, table, key, None, ctx.chunk_rows, stats)
-        ctx.progress.table_started(table, report.mode, count)
         kinds = {c.name: c.kind for c in columns}
         batches: Iterator[pa.Table]
+        expected = reader.estimated_rows(table)
         if key is not None:
             quoted = reader.quote(key)
 
             def read(lo: int, hi: int) -> pa.Table:
                 return reader.read(table, columns, f"{quoted} > {lo} AND {quoted} <= {hi}", stats)
 
-            batches = _prefetched(ranges, read)
+            expected, batches = _key_range_batches(
+                reader, table, key, None, ctx.chunk_rows, stats, read
+            )
         elif keys and all(kinds.get(k) in SourceReader.KEYSET_KINDS for k in keys):
             # Composite or non-integer key: pages of chunk_rows rows in key order.
             batches = reader.keyset_batches(table, columns, keys, ctx.chunk_rows, stats)
         else:
             # No key to page on: one server-side cursor, chunk_rows rows at a time.
             batches = reader.stream_batches(table, columns, ctx.chunk_rows, stats)
-
+        ctx.progress.table_started(table, report.mode, expected)
         hints = dlt.mark.make_hints(columns=_column_hints(columns))
         first = True
         for batch in batches:
@@ -638,6 +700,7 @@ def table_resource(spec: TableSpec, ctx: ExtractContext) -> DltResource:
         write_disposition=spec.write_disposition,
         columns=_column_hints([]),
         file_format="parquet",
+        parallelized=True,
     )
 
 
@@ -653,6 +716,7 @@ def unspecified_resource(table: str, ctx: ExtractContext) -> DltResource:
         write_disposition="replace",
         columns=_column_hints([]),
         file_format="parquet",
+        parallelized=True,
     )
 
 
@@ -798,6 +862,7 @@ def run_extract(
     ctx.warehouse = conn
     try:
         pipeline = platform_pipeline(settings, conn)
+        ctx.remember_schema(pipeline)
         raw_tables = _raw_tables(conn)
         probes = _probe(ctx, specified)
         unchanged = _unchanged_tables(pipeline, conn, probes, raw_tables)

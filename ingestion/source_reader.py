@@ -13,8 +13,10 @@ the table size. Every read is retried with backoff when the connection drops.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -189,6 +191,9 @@ class SourceReader:
         self._snapshot: _Snapshot | None = None
         self.catalogue_stats = ReadStats()  # retries spent reflecting the catalogue
         self._engine: Any = None
+        self._estimates: dict[str, int] | None = None
+        # Tables are read two at a time (dlt's worker pool): the lazy members are built once.
+        self._lock = threading.RLock()
         if self.dialect == "mysql":
             query = dict(parsed.query)
             query.setdefault("charset", "utf8mb4")
@@ -204,11 +209,12 @@ class SourceReader:
 
     def _inspect(self) -> _Snapshot:
         # One reflection per reader: a run sees the catalogue as it was when it started.
-        if self._snapshot is None:
-            self._snapshot = self._with_retries(
-                "the catalogue", self._reflect, self.catalogue_stats
-            )
-        return self._snapshot
+        with self._lock:
+            if self._snapshot is None:
+                self._snapshot = self._with_retries(
+                    "the catalogue", self._reflect, self.catalogue_stats
+                )
+            return self._snapshot
 
     def _reflect(self) -> _Snapshot:
         """Reflect every table (columns, primary keys) on one connection."""
@@ -325,8 +331,9 @@ class SourceReader:
             if self.dialect == "mysql":
                 # One pooled connection for the many small queries: connectorx would open a
                 # new connection (and handshake) for each.
-                if self._engine is None:
-                    self._engine = create_engine(self.sqlalchemy_url, pool_pre_ping=True)
+                with self._lock:
+                    if self._engine is None:
+                        self._engine = create_engine(self.sqlalchemy_url, pool_pre_ping=True)
                 with self._engine.connect() as conn:
                     return [tuple(r) for r in conn.exec_driver_sql(sql).fetchall()]
             with sqlite3.connect(self.sqlite_path) as conn:
@@ -354,6 +361,42 @@ class SourceReader:
             ranges.append((lo, hi))
             lo = hi
         return count, ranges
+
+    def key_bounds(self, table: str, key: str, stats: ReadStats) -> tuple[int, int] | None:
+        """``MIN`` and ``MAX`` of an integer key (two index lookups), or None when empty."""
+        q = self.quote(key)
+        low, high = self.scalar_row(
+            f"SELECT MIN({q}), MAX({q}) FROM {self.quote(table)}", table, stats
+        )
+        return None if low is None else (int(low), int(high))
+
+    def key_after(self, table: str, key: str, after: int, stats: ReadStats) -> int | None:
+        """The smallest integer key above ``after`` (one index lookup), None past the last."""
+        q = self.quote(key)
+        sql = f"SELECT MIN({q}) FROM {self.quote(table)} WHERE {q} > {int(after)}"
+        (following,) = self.scalar_row(sql, table, stats)
+        return None if following is None else int(following)
+
+    def estimated_rows(self, table: str) -> int | None:
+        """The catalogue's row estimate of ``table`` (progress display only), None if unknown."""
+        with self._lock:
+            if self._estimates is None:
+                self._estimates = {}
+                if self.dialect == "mysql":
+                    with contextlib.suppress(SourceError):
+                        rows = self.rows(
+                            "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
+                            "WHERE TABLE_SCHEMA = DATABASE()",
+                            "the catalogue",
+                            ReadStats(),
+                        )
+                        self._estimates = {str(t): int(n) for t, n in rows if n is not None}
+            if self.dialect == "sqlite" and table not in self._estimates:
+                # No statistics to ask, and a COUNT(*) of the demo's tables is cheap.
+                with contextlib.suppress(sqlite3.Error), sqlite3.connect(self.sqlite_path) as conn:
+                    count = conn.execute(f"SELECT COUNT(*) FROM {self.quote(table)}").fetchone()
+                    self._estimates[table] = int(count[0])
+            return self._estimates.get(table)
 
     # Keys keyset pagination can compare exactly (a float key's text form may not round-trip).
     KEYSET_KINDS = frozenset(

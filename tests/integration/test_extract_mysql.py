@@ -562,3 +562,63 @@ def test_unspecified_tables_without_an_integer_key_are_read_in_bounded_chunks(
     assert sorted(raw_audit, key=str) == sorted(
         [(*r[:4], bool(r[4]), *r[5:]) for r in source_audit], key=str
     )
+
+
+class RangeReads(SourceReader):
+    """Records every small query and the rows of every key-range read."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.queries: list[str] = []
+        self.batches: dict[str, list[int]] = {}
+
+    def rows(self, sql, table, stats):  # type: ignore[override]
+        self.queries.append(sql)
+        return super().rows(sql, table, stats)
+
+    def read(self, table, columns, where, stats):  # type: ignore[override]
+        batch = super().read(table, columns, where, stats)
+        self.batches.setdefault(table, []).append(batch.num_rows)
+        return batch
+
+
+def test_a_full_read_takes_key_ranges_of_about_chunk_rows_without_counting(
+    platform, tmp_path
+) -> None:
+    url, _ = platform
+    # Keys with a dense run, a gap of a million and a sparse tail (every 1000th key).
+    keys = [*range(1, 251), *range(1_000_001, 1_000_101), *range(2_000_000, 2_300_000, 1_000)]
+    execute(
+        url,
+        "CREATE TABLE sparse_keys (id BIGINT PRIMARY KEY, label VARCHAR(16))",
+        "INSERT INTO sparse_keys VALUES " + ", ".join(f"({k}, 'k{k}')" for k in keys),
+    )
+    settings = settings_for(tmp_path, url)
+    readers: list[RangeReads] = []
+
+    def factory(u: str) -> RangeReads:
+        readers.append(RangeReads(u))
+        return readers[-1]
+
+    summary = run_extract(
+        settings, tables=["sparse_keys", "activity_logs"], chunk_rows=100, reader_factory=factory
+    )
+    assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
+    reader = readers[0]
+    for table in ("sparse_keys", "activity_logs"):
+        # About chunk_rows: a range is sized from the density of the one before it.
+        assert max(reader.batches[table]) <= 110, (table, reader.batches[table])
+        assert (
+            sum(reader.batches[table])
+            == source_count(url, table)
+            == raw_count(settings.warehouse_path, table)
+        )
+    # The sparse tail (300 rows over 300,000 keys) is not read one empty range at a time.
+    assert len(reader.batches["sparse_keys"]) < 40, reader.batches["sparse_keys"]
+    assert not [q for q in reader.queries if "COUNT(*)" in q and "WHERE" not in q]
+    assert (
+        sorted(
+            r[0] for r in warehouse_rows(settings.warehouse_path, "select id from raw.sparse_keys")
+        )
+        == keys
+    )
