@@ -858,13 +858,17 @@ def run_extract(
     reader = ctx.reader
     specified, unspecified, missing = plan_tables(reader, tables)
     ctx.pii_key  # noqa: B018 - fail before any work when a real source has no key
+    # The probe queries the source while DuckDB and dlt's pipeline open (~50 ms each).
+    prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-probe")
+    probing = prober.submit(_probe, ctx, specified)
+    prober.shutdown(wait=False)
     conn = _open_warehouse(settings.warehouse_path)
     ctx.warehouse = conn
     try:
         pipeline = platform_pipeline(settings, conn)
         ctx.remember_schema(pipeline)
         raw_tables = _raw_tables(conn)
-        probes = _probe(ctx, specified)
+        probes = probing.result()
         unchanged = _unchanged_tables(pipeline, conn, probes, raw_tables)
         for name in specified:
             ctx.report(name)  # the summary lists tables in spec order, read or not
