@@ -75,18 +75,22 @@ def incremental_plan(
     manifest: Mapping[str, Any],
     changed_tables: Iterable[str],
     modified: Iterable[str] = (),
+    *,
+    logged: bool = True,
 ) -> IncrementalPlan:
     """The nodes to build after loads that changed ``changed_tables`` and code changes of
     ``modified``; data tests run when any node they read is built, unit tests never (they
-    check logic, which a full build tests)."""
+    check logic, which a full build tests). ``logged``: loads were recorded in the extract
+    log since the last build (even loads that changed nothing), so what reads it is built."""
     changed = sorted(changed_tables)
     modified = set(modified)
     nodes = manifest["nodes"]
+    read = {*changed, *(["_extract_log"] if logged else [])}
     sources = {
         unique_id
         for unique_id, source in manifest["sources"].items()
         if source["source_name"] == "platform"
-        and (source.get("identifier") or source["name"]) in {*changed, "_extract_log"}
+        and (source.get("identifier") or source["name"]) in read
     }
     buildable = {
         unique_id

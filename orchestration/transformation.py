@@ -3,14 +3,16 @@
 ``transform(settings, ...)`` is the one entry point: ``warehouse transform`` calls it and the
 Dagster definitions may reuse it. It uses dbt's programmatic ``dbtRunner`` (no subprocess).
 
-Incremental runs: after every successful build the loads it consumed are recorded in
-``meta.transform_loads``; ``incremental=True`` then builds only the tables and snapshots
-downstream of the raw tables whose loads since then actually changed rows (``raw._extract_log``:
-rows landed, deletes or changed rows detected; a re-read that landed nothing changes nothing),
-plus the data-quality mart, which reads the log itself; ``fct_learning_activity`` only appends
-new activity ids. Their data tests run afterwards in one DuckDB query (``run_data_tests``)
-instead of one dbt node each: at this scale dbt's fixed cost per test node, not the data,
-was most of an incremental build.
+Incremental runs: after every successful build of the whole project the loads it consumed
+and the code it built are recorded (``meta.transform_loads``, ``meta.transform_nodes``);
+``incremental=True`` then builds what ``dbt_plan.incremental_plan`` says changed since: the
+tables and snapshots downstream of the raw tables whose loads actually changed rows
+(``raw._extract_log``: rows landed, deletes or changed rows detected; a re-read that landed
+nothing changes nothing), the data-quality mart, which reads the log itself, and every node
+whose code changed with everything downstream of it (the same plan as the hourly Dagster
+build). Their data tests run afterwards in one DuckDB query (``run_data_tests``) instead of
+one dbt node each: at this scale dbt's fixed cost per test node, not the data, was most of an
+incremental build.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class TransformResult:
     changed_tables: list[str] | None = None
     skipped: bool = False
     built: list[str] = field(default_factory=list)
-    # dbt's in-memory manifest of the run, when run_dbt was asked to keep it (keep_manifest).
+    # dbt's in-memory manifest of the run (None when dbt's layout hid it from run_dbt).
     manifest: Any = field(default=None, repr=False)
 
 
@@ -73,45 +75,36 @@ def run_dbt(
     warehouse_path: Path,
     target_path: Path | None = None,
     quiet: bool = False,
-    keep_manifest: bool = False,
+    manifest: Any = None,
+    write_json: bool = True,
 ) -> TransformResult:
     """Run one dbt command (e.g. ``["build"]``) on the warehouse and summarise its results.
 
-    ``keep_manifest``: keep the manifest dbt parsed in memory (``result.manifest``) instead
-    of serialising it to ``manifest.json`` twice (after parsing and after the run): at this
-    project's size that is a second or more of every build. ``run_results.json`` is still
-    written.
+    ``manifest``: a manifest parsed already (``parse_project``), so dbt does not parse again.
+    The manifest of the run is returned either way (``result.manifest``, None when dbt's
+    layout hid it). ``write_json=False``: do not serialise ``manifest.json`` (twice: after
+    parsing and after the run; at this project's size a second or more of every build);
+    ``run_results.json`` is still written.
     """
     from dbt.cli.main import dbtRunner
 
-    common = [
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        *(["--target-path", str(target_path)] if target_path is not None else []),
-    ]
+    common = _common_args(target_path)
     full_args = [*(["--quiet"] if quiet else []), *args, *common]
-    if keep_manifest:
+    if not write_json:
         full_args.append("--no-write-json")
     started = time.perf_counter()
     with _warehouse_env(warehouse_path), _critical_path_first():
         try:
             with _parsed_manifest() as parsed:
-                outcome = dbtRunner().invoke(full_args)
-            manifest = parsed[0] if keep_manifest and parsed else None
-            if keep_manifest and manifest is None:  # pragma: no cover - another dbt layout
-                at = args.index("--vars") if "--vars" in args else len(args)
-                reparsed = dbtRunner().invoke(
-                    ["--quiet", "parse", "--no-write-json", *args[at : at + 2], *common]
-                )
-                manifest = reparsed.result
+                outcome = dbtRunner(manifest=manifest).invoke(full_args)
+            if manifest is None and parsed:
+                manifest = parsed[0]
         finally:
             _release_duckdb()
     if outcome.exception is not None and outcome.result is None:
         raise TransformError(f"dbt {' '.join(args)} could not run: {outcome.exception}")
     results = outcome.result
-    if keep_manifest and results is not None and hasattr(results, "write"):
+    if not write_json and results is not None and hasattr(results, "write"):
         results.write(str((target_path or DBT_PROJECT_DIR / "target") / "run_results.json"))
     seconds = time.perf_counter() - started
     statuses: dict[str, int] = {}
@@ -133,6 +126,34 @@ def run_dbt(
         built=built,
         manifest=manifest,
     )
+
+
+def _common_args(target_path: Path | None) -> list[str]:
+    return [
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        *(["--target-path", str(target_path)] if target_path is not None else []),
+    ]
+
+
+def parse_project(
+    warehouse_path: Path, target_path: Path | None = None, as_of: str | None = None
+) -> Any:
+    """dbt's manifest of the project (a partial parse when the target folder holds one)."""
+    from dbt.cli.main import dbtRunner
+
+    args = ["--quiet", "parse", "--no-write-json", *_vars(as_of), *_common_args(target_path)]
+    with _warehouse_env(warehouse_path):
+        outcome = dbtRunner().invoke(args)
+    if not outcome.success or outcome.result is None:
+        raise TransformError(f"dbt could not parse the project: {outcome.exception}")
+    return outcome.result
+
+
+def _vars(as_of: str | None) -> list[str]:
+    return ["--vars", f"{{as_of: '{as_of}'}}"] if as_of else []
 
 
 @contextmanager
@@ -174,14 +195,23 @@ def _critical_path_first() -> Iterator[None]:
     Scoring by the longest path to a leaf instead (critical-path list scheduling) starts that
     chain at once and fills the other threads with the rest. Only the order changes, never
     what runs; if dbt's queue no longer looks as expected, dbt's own order stays.
+
+    The order only holds if a node is taken off the queue when a thread is free to run it:
+    dbt's main loop takes every ready node at once and hands it to the thread pool, whose own
+    queue is first in, first out. A node that became ready a moment later (dim_person, once
+    its snapshot is done) then waited behind every table that was ready at the start. So the
+    queue here gives out a node only while fewer nodes than the pool has threads are running.
     """
     try:
         from dbt.graph.queue import GraphQueue
+        from dbt.task.runnable import GraphRunnableTask
     except ImportError:  # pragma: no cover - another dbt layout
         yield
         return
     original = getattr(GraphQueue, "_get_scores", None)
-    if original is None:  # pragma: no cover
+    original_get = getattr(GraphQueue, "get", None)
+    original_run_queue = getattr(GraphRunnableTask, "run_queue", None)
+    if original is None or original_get is None or original_run_queue is None:  # pragma: no cover
         yield
         return
 
@@ -194,12 +224,29 @@ def _critical_path_first() -> Iterator[None]:
             height[node] = 1 + max((height[c] for c in children), default=-1)
         return {node: -h for node, h in height.items()}
 
+    def run_queue(self: Any, pool: Any) -> None:
+        if self.job_queue is not None:
+            self.job_queue.warehouse_threads = getattr(pool, "max_threads", None)
+        original_run_queue(self, pool)
+
+    def get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
+        threads = getattr(self, "warehouse_threads", None)
+        if threads and block and timeout is None:
+            with self.lock:  # mark_done notifies some_task_done under this lock
+                while len(self.in_progress) >= threads:
+                    self.some_task_done.wait()
+        return original_get(self, block=block, timeout=timeout)
+
     # Called inside _warehouse_env, whose lock keeps concurrent runs in this process apart.
     GraphQueue._get_scores = scores  # type: ignore[method-assign]
+    GraphQueue.get = get  # type: ignore[method-assign]
+    GraphRunnableTask.run_queue = run_queue  # type: ignore[method-assign]
     try:
         yield
     finally:
         GraphQueue._get_scores = original  # type: ignore[method-assign]
+        GraphQueue.get = original_get  # type: ignore[method-assign]
+        GraphRunnableTask.run_queue = original_run_queue  # type: ignore[method-assign]
 
 
 def _release_duckdb() -> None:
@@ -329,23 +376,42 @@ def _failing_rows_sql(test: dict, nodes: dict) -> str:
 
 
 def _manifest_dict(manifest: Any) -> dict:
-    """The part of dbt's in-memory manifest the single-pass tests read, shaped like
-    ``manifest.json``: every data test in full, the relation of every other node and source."""
+    """The part of dbt's in-memory manifest that the incremental plan (``dbt_plan``) and the
+    single-pass tests read, shaped like ``manifest.json``: every data test in full; of every
+    other node its name, type, relation, code checksum, materialization and parents; every
+    source's relation and name; the child map."""
     nodes: dict[str, dict] = {}
+    children: dict[str, list[str]] = {}
     for unique_id, node in manifest.nodes.items():
+        parents = list(getattr(node.depends_on, "nodes", []))  # seeds depend on macros only
+        for parent in parents:
+            children.setdefault(parent, []).append(unique_id)
         if str(node.resource_type) == "test":
             nodes[unique_id] = node.to_dict()
-        else:
-            nodes[unique_id] = {
-                "resource_type": str(node.resource_type),
-                "relation_name": getattr(node, "relation_name", None),
-                "database": node.database,
-            }
+            continue
+        nodes[unique_id] = {
+            "name": node.name,
+            "resource_type": str(node.resource_type),
+            "relation_name": getattr(node, "relation_name", None),
+            "database": node.database,
+            "checksum": {"checksum": node.checksum.checksum},
+            "config": {
+                "materialized": node.config.materialized,
+                "enabled": node.config.enabled,
+            },
+            "depends_on": {"nodes": parents},
+        }
     sources = {
-        unique_id: {"relation_name": source.relation_name, "database": source.database}
+        unique_id: {
+            "relation_name": source.relation_name,
+            "database": source.database,
+            "source_name": source.source_name,
+            "name": source.name,
+            "identifier": source.identifier,
+        }
         for unique_id, source in manifest.sources.items()
     }
-    return {"nodes": nodes, "sources": sources}
+    return {"nodes": nodes, "sources": sources, "child_map": children}
 
 
 def _single_pass_tests(manifest: dict, built: set[str]) -> list[dict] | None:
@@ -416,12 +482,16 @@ def transform(
 ) -> TransformResult:
     """``dbt build`` the project on ``settings.warehouse_path``.
 
-    ``incremental``: only what changed since the last transform (nothing when no table was
-    loaded since), its data tests in one query afterwards; ``full_refresh``: rebuild
-    incremental models from scratch; ``select``: dbt selectors, passed through; ``as_of``:
-    the metrics' as-of time (ISO UTC), default: the latest source timestamp in raw;
-    ``quiet``: only errors on the console.
+    ``incremental``: only what changed since the last build (``dbt_plan``: what the loads
+    since then changed, and every node whose code changed; nothing when neither), its data
+    tests in one query afterwards; ``full_refresh``: rebuild incremental models from
+    scratch; ``select``: dbt selectors, passed through; ``as_of``: the metrics' as-of time
+    (ISO UTC), default: the latest source timestamp in raw; ``quiet``: only errors on the
+    console. A build of the whole project records the loads it consumed and the code it
+    built (``meta.transform_loads``, ``meta.transform_nodes``) for the next incremental one.
     """
+    from orchestration.dbt_plan import record_checksums
+
     warehouse_path = settings.warehouse_path
     if not warehouse_path.exists():
         raise TransformError(f"warehouse {warehouse_path} does not exist: run `warehouse extract`")
@@ -429,47 +499,61 @@ def transform(
         raise TransformError("--incremental picks its own selection: no --full-refresh or --select")
     pending = pending_loads(warehouse_path)
     loads = {table: table_loads for table, (table_loads, _) in pending.items()}
-    args = ["build"]
-    changed: list[str] | None = None
     if incremental and has_transformed(warehouse_path):
-        if not pending:
-            return TransformResult(
-                args=args, success=True, seconds=0.0, changed_tables=[], skipped=True
-            )
-        changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
-        selectors = [f"source:platform.{table}+" for table in changed if table != "_extract_log"]
-        # The data-quality mart reads the extract log: rebuilt whenever a load was recorded.
-        selectors.append("source:platform._extract_log+")
-        # Views are always current and unit tests check logic a load cannot change: neither
-        # needs rebuilding after a load (tests on views still run in every full build). Data
-        # tests run after the build, in one query (run_data_tests).
-        args += [
-            "--select",
-            *selectors,
-            "--exclude",
-            "config.materialized:view",
-            "test_type:unit",
-            "test_type:data",
-        ]
-    elif select:
-        args += ["--select", *select]
-    if full_refresh:
-        args.append("--full-refresh")
-    if as_of:
-        args += ["--vars", f"{{as_of: '{as_of}'}}"]
-    result = run_dbt(
-        args, warehouse_path, target_path, quiet=quiet, keep_manifest=changed is not None
-    )
-    result.changed_tables = changed
-    if changed is not None and result.success:
-        _test_incremental_build(result, warehouse_path, target_path, as_of, quiet)
-    if result.success:
+        result = _transform_incremental(warehouse_path, pending, as_of, target_path, quiet)
+    else:
+        args = ["build", *(["--select", *select] if select else [])]
+        args += [*(["--full-refresh"] if full_refresh else []), *_vars(as_of)]
+        result = run_dbt(args, warehouse_path, target_path, quiet=quiet)
+    if result.success and not result.skipped:
         record_loads(warehouse_path, loads)
+        if not select and result.manifest is not None:  # a build of every changed node
+            record_checksums(warehouse_path, _manifest_dict(result.manifest))
+    return result
+
+
+def _transform_incremental(
+    warehouse_path: Path,
+    pending: dict[str, tuple[list[str], bool]],
+    as_of: str | None,
+    target_path: Path | None,
+    quiet: bool,
+) -> TransformResult:
+    """Build what ``dbt_plan`` says changed since the last build, then its data tests."""
+    from orchestration.dbt_plan import incremental_plan, modified_nodes, recorded_checksums
+
+    started = time.perf_counter()
+    parsed = parse_project(warehouse_path, target_path, as_of)
+    manifest = _manifest_dict(parsed)
+    modified = modified_nodes(manifest, recorded_checksums(warehouse_path))
+    changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
+    if not pending and not modified:
+        return TransformResult(
+            args=["build"],
+            success=True,
+            seconds=time.perf_counter() - started,
+            changed_tables=[],
+            skipped=True,
+            manifest=parsed,
+        )
+    plan = incremental_plan(manifest, changed, modified, logged=bool(pending))
+    # Unit tests check logic a load cannot change (a full build runs them); the data tests of
+    # what was built run afterwards, in one query (run_data_tests).
+    args = ["build", "--exclude", *plan.excluded, "test_type:unit", "test_type:data"]
+    args += [*(["--full-refresh"] if plan.full_refresh else []), *_vars(as_of)]
+    result = run_dbt(
+        args, warehouse_path, target_path, quiet=quiet, manifest=parsed, write_json=False
+    )
+    result.seconds = time.perf_counter() - started
+    result.changed_tables = [t for t in changed if t != "_extract_log"]
+    if result.success:
+        _test_incremental_build(result, manifest, warehouse_path, target_path, as_of, quiet)
     return result
 
 
 def _test_incremental_build(
     result: TransformResult,
+    manifest: dict,
     warehouse_path: Path,
     target_path: Path | None,
     as_of: str | None,
@@ -477,20 +561,11 @@ def _test_incremental_build(
 ) -> None:
     """Run the data tests of what an incremental build built (in one query; through dbt when
     a test is not a plain generic one) and fold their outcome into ``result``."""
-    import json
-
     started = time.perf_counter()
-    if result.manifest is not None:
-        manifest = _manifest_dict(result.manifest)
-    else:
-        manifest_path = (target_path or DBT_PROJECT_DIR / "target") / "manifest.json"
-        manifest = json.loads(manifest_path.read_text())
     tests = _single_pass_tests(manifest, set(result.built))
     if tests is None:
         names = sorted({unique_id.split(".")[-1] for unique_id in result.built})
-        args = ["test", "--select", *names, "--exclude", "test_type:unit"]
-        if as_of:
-            args += ["--vars", f"{{as_of: '{as_of}'}}"]
+        args = ["test", "--select", *names, "--exclude", "test_type:unit", *_vars(as_of)]
         tested = run_dbt(args, warehouse_path, target_path, quiet=quiet)
         statuses, failures, success = tested.statuses, tested.failures, tested.success
     else:

@@ -18,7 +18,7 @@ def transform(
         typer.Option(
             "--incremental",
             help="Build only the tables downstream of raw tables whose loads changed rows since "
-            "the last transform; their data tests run in one query.",
+            "the last build, and the nodes whose code changed; their data tests run in one query.",
         ),
     ] = False,
     full_refresh: Annotated[
@@ -55,7 +55,9 @@ def transform(
         fail(str(exc))
         return
     if result.skipped:
-        console.print("Nothing to transform: no raw table was loaded since the last transform.")
+        console.print(
+            "Nothing to transform: no raw table was loaded and no model changed since the last build."
+        )
         return
     if result.changed_tables is not None:
         console.print(f"Changed since the last transform: {', '.join(result.changed_tables)}")

@@ -184,3 +184,54 @@ def test_incremental_transform_runs_custom_tests_through_dbt(
     assert failure.startswith("test.platform_warehouse.assert_no_payment_after_the_first_build")
     assert f"Got {new_payments} result" in failure
     assert incremental.statuses.get("pass", 0) > 0  # the generic tests ran through dbt too
+
+
+def test_incremental_transform_builds_changed_code_without_a_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no load since the last build, `--incremental` still builds what a code change
+    touched: a new view, a changed table and everything downstream of them; an incremental
+    model whose code changed is rebuilt from scratch. Nothing else runs."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        transformation.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    monkeypatch.setattr(transformation, "DBT_PROJECT_DIR", project)
+    _, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        # A stray row only a rebuild from scratch removes.
+        con.execute(
+            "insert into core.fct_learning_activity select * from core.fct_learning_activity limit 1"
+        )
+        row = con.execute(
+            "select count(*) from intermediate.int_payments_converted where is_revenue"
+        ).fetchone()
+    assert row is not None
+    revenue_payments = row[0]
+
+    (project / "models" / "intermediate" / "finance" / "int_revenue_payments.sql").write_text(
+        "select payment_id from {{ ref('int_payments_converted') }} where is_revenue\n"
+    )
+    currency = project / "models" / "marts" / "core" / "dim_currency.sql"
+    currency.write_text(currency.read_text() + "-- a reviewed comment\n")
+    activity = project / "models" / "marts" / "core" / "fct_learning_activity.sql"
+    activity.write_text(activity.read_text() + "-- a reviewed comment\n")
+
+    changed = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert changed.success, changed.failures
+    assert changed.changed_tables == []
+    built = {unique_id.split(".")[-1] for unique_id in changed.built}
+    assert {"int_revenue_payments", "dim_currency", "fct_learning_activity"} <= built
+    assert "int_course_activity_aggregated" in built  # downstream of a changed model
+    assert not built & {"fct_payments", "fct_refunds", "snap_platform__users", "mart_data_quality"}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        view = con.execute("select count(*) from intermediate.int_revenue_payments").fetchone()
+        duplicates = con.execute(
+            "select count(*) - count(distinct activity_id) from core.fct_learning_activity"
+        ).fetchone()
+    assert view == (revenue_payments,)
+    assert duplicates == (0,)
+
+    # Built and recorded: the next run has nothing to do.
+    idle = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert idle.skipped

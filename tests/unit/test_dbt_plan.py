@@ -97,6 +97,9 @@ def test_changed_code_rebuilds_the_node_and_everything_downstream_views_included
     }
     assert _names(plan.current) == {"stg_activity", "fct_activity"}
     assert not plan.full_refresh  # no incremental model among them
+    # The same change with no load since the last build: the extract log did not move.
+    unlogged = incremental_plan(manifest, [], modified, logged=False)
+    assert _names(unlogged.built) == _names(plan.built) - {"mart_quality"}
     # nothing recorded (the last build predates the record): everything is rebuilt
     assert modified_nodes(manifest, None) == {
         u for u, n in manifest["nodes"].items() if n["resource_type"] != "test"
