@@ -13,7 +13,9 @@ Prints, for the `medium` payments and activity_logs tables:
     uv run python bench/extract.py [--url mysql+pymysql://root@127.0.0.1:3306/] [--large]
         [--large-database NAME]   # reuse a generated large database instead of building one
 
-Each extraction runs in its own child process, so peak RSS is that run's alone.
+Each extraction runs in its own child process, so peak RSS is that run's alone (the child's
+VmHWM; until 2026-11-27 the bench read ru_maxrss, which a child inherits from this
+process across exec, so every figure was the bench's own ~1 GB peak).
 Databases created here are dropped at the end; nothing is written to the working tree.
 """
 
