@@ -5,7 +5,8 @@ SQLite file, extracts it, and times the full `dbt build`. At the last scale it t
 `generate --mutate --volume 0.01`, extracts the changes and times `transform --incremental`
 (target: under 25% of the full build). The last line is the headline: that ratio,
 incremental / full, at the last scale. Times are wall times of `transform()` (dbt's own
-start-up included; an incremental run includes its single-query data-test pass).
+start-up included; an incremental run includes its parse, its plan and its single-query
+data-test pass).
 
 `--repeat N` times each build N times on copies of the same warehouse (a full build from a
 fresh dbt target folder, so with a full parse, each time; at the last scale each followed by
