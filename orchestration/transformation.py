@@ -395,6 +395,7 @@ def _manifest_dict(manifest: Any, tests: bool = True) -> dict:
             continue
         nodes[unique_id] = {
             "name": node.name,
+            "fqn": list(node.fqn),
             "resource_type": str(node.resource_type),
             "relation_name": getattr(node, "relation_name", None),
             "database": node.database,
@@ -541,11 +542,12 @@ def _transform_incremental(
             manifest=parsed,
         )
     plan = incremental_plan(manifest, changed, modified, logged=bool(pending))
-    # Selected by name: dbt matches every selector against every node, so naming the few
-    # nodes to build is far cheaper than excluding the hundreds to leave. Unit tests check
-    # logic a load cannot change (a full build runs them); the data tests of what was built
-    # run afterwards, in one query (run_data_tests).
-    names = sorted(manifest["nodes"][unique_id]["name"] for unique_id in plan.built)
+    # Selected by their full dotted names (package.folders.name: one node each): dbt matches
+    # every selector against every node, so naming the few nodes to build is far cheaper than
+    # excluding the hundreds to leave. Unit tests check logic a load cannot change (a full
+    # build runs them); the data tests of what was built run afterwards, in one query
+    # (run_data_tests).
+    names = sorted("fqn:" + ".".join(manifest["nodes"][u]["fqn"]) for u in plan.built)
     args = ["build", "--select", *names, "--exclude", "test_type:unit", "test_type:data"]
     args += [*(["--full-refresh"] if plan.full_refresh else []), *_vars(as_of)]
     result = run_dbt(
