@@ -8,6 +8,7 @@ row counts and column lineage (dagster-dbt waits for dbt to release the DuckDB f
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
@@ -93,15 +94,23 @@ def _project_changed_since(moment: float) -> bool:
     )
 
 
+def dbt_resource(project: DbtProject) -> DbtCliResource:
+    """dagster-dbt's dbt runner, on the ``dbt`` installed beside this Python: a scheduler or
+    cron job that starts ``.venv/bin/warehouse`` by its path has no virtualenv on PATH, and
+    dagster-dbt would otherwise look for ``dbt`` there only."""
+    beside = Path(sys.executable).parent / "dbt"
+    return DbtCliResource(
+        project_dir=project, dbt_executable=str(beside) if beside.exists() else "dbt"
+    )
+
+
 def ensure_manifest(project: DbtProject, warehouse: WarehouseSettings) -> Path:
     """``dbt parse`` when the manifest is missing or older than the project's files, so the
     definitions load on a fresh clone and never describe a stale project."""
     manifest = project.manifest_path
     if not manifest.exists() or _project_changed_since(manifest.stat().st_mtime):
         with warehouse_env(warehouse):
-            DbtCliResource(project_dir=project).cli(
-                ["parse", "--quiet"], target_path=project.target_path
-            ).wait()
+            dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
 
 
@@ -324,6 +333,6 @@ def build_defs(
     ensure_manifest(project, warehouse)
     defs = dg.Definitions(
         assets=[dbt_build_assets(project, warehouse, column_lineage)],
-        resources={"dbt": DbtCliResource(project_dir=project)},
+        resources={"dbt": dbt_resource(project)},
     )
     return defs, mart_relations(project), staging_relations(project)
