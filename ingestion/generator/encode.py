@@ -18,6 +18,8 @@ ZERO_DATE = "0000-00-00 00:00:00"
 def timestamps(seconds: np.ndarray) -> np.ndarray:
     """Epoch seconds (UTC; exactly -1 for NULL) -> 'YYYY-MM-DD HH:MM:SS' strings or None."""
     seconds = np.asarray(seconds, dtype=np.int64)
+    if seconds.size == 0:  # np.char.replace sizes its output from the longest string
+        return np.empty(0, dtype=object)
     text = np.char.replace(seconds.astype("datetime64[s]").astype(str), "T", " ").astype(object)
     text[seconds == NULL_TIME] = None
     return text

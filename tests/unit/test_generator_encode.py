@@ -32,6 +32,14 @@ def test_timestamps_keep_pre_1970_dates_and_null_only_minus_one() -> None:
     assert list(enc.dates(np.array([epoch("1969-12-31T00:00:00")]))) == ["1969-12-31"]
 
 
+def test_no_timestamps_encode_to_an_empty_column() -> None:
+    """A mutation with nothing to change (no open service order left to match) encodes no
+    time at all; it used to crash the whole `generate --mutate`."""
+    encoded = enc.timestamps(np.array([], dtype=np.int64))
+    assert encoded.shape == (0,) and encoded.dtype == object
+    assert enc.dates(np.array([], dtype=np.int64)).shape == (0,)
+
+
 @pytest.mark.parametrize(
     ("utc", "new_york"),
     [
