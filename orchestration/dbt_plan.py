@@ -8,9 +8,11 @@ from scratch, ``--full-refresh``). The rest is current: views read
 raw as it is, tables whose inputs did not change hold what a rebuild would produce.
 
 Code changes are found by the checksum dbt computes of each node's SQL, CSV or YAML
-config, recorded in ``meta.transform_nodes`` after each successful build. A macro change
-does not change the checksums of the models that call it: after changing a macro, run a
-full build (the ``reconcile`` job, or ``warehouse transform`` without ``--incremental``).
+config, recorded in ``meta.transform_nodes`` after each successful build. dbt's checksum
+of a model does not cover the macros it calls (and calls through ``adapter.dispatch`` are
+not even recorded), so one digest of every macro of the project's own packages is folded
+into every node's recorded checksum: a macro change rebuilds everything, as a full build
+after it would.
 """
 
 from __future__ import annotations
@@ -53,10 +55,29 @@ def _descendants(manifest: Mapping[str, Any], roots: Iterable[str]) -> set[str]:
     return found
 
 
+def macros_digest(manifest: Mapping[str, Any]) -> str:
+    """One checksum of the SQL of every macro in the packages the buildable nodes belong to
+    (the project's own macros; dbt's and the adapter's change only with an upgrade)."""
+    import hashlib
+
+    packages = {
+        node.get("package_name")
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in _BUILDABLE
+    }
+    digest = hashlib.sha256()
+    for unique_id, macro in sorted(manifest.get("macros", {}).items()):
+        if macro.get("package_name") in packages:
+            digest.update(f"{unique_id}\0{macro['macro_sql']}\0".encode())
+    return digest.hexdigest()[:16]
+
+
 def node_checksums(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """dbt's checksum of every buildable node's code (SQL, CSV, config)."""
+    """dbt's checksum of every buildable node's code (SQL, CSV, config), with the digest of
+    the project's macros (``macros_digest``) appended."""
+    macros = macros_digest(manifest)
     return {
-        unique_id: node["checksum"]["checksum"]
+        unique_id: f"{node['checksum']['checksum']}+macros:{macros}"
         for unique_id, node in manifest["nodes"].items()
         if node["resource_type"] in _BUILDABLE
     }

@@ -378,9 +378,9 @@ def _failing_rows_sql(test: dict, nodes: dict) -> str:
 def _manifest_dict(manifest: Any, tests: bool = True) -> dict:
     """The part of dbt's in-memory manifest that the incremental plan (``dbt_plan``) and the
     single-pass tests read, shaped like ``manifest.json``: every data test in full (or, with
-    ``tests=False``, only its type and parents); of every other node its name, type,
-    relation, code checksum, materialization and parents; every source's relation and name;
-    the child map."""
+    ``tests=False``, only its type and parents); of every other node its name, package,
+    type, relation, code checksum, materialization and parents; every source's relation and
+    name; the child map; the SQL of the project's own macros."""
     nodes: dict[str, dict] = {}
     children: dict[str, list[str]] = {}
     for unique_id, node in manifest.nodes.items():
@@ -395,6 +395,7 @@ def _manifest_dict(manifest: Any, tests: bool = True) -> dict:
             continue
         nodes[unique_id] = {
             "name": node.name,
+            "package_name": node.package_name,
             "fqn": list(node.fqn),
             "resource_type": str(node.resource_type),
             "relation_name": getattr(node, "relation_name", None),
@@ -416,7 +417,13 @@ def _manifest_dict(manifest: Any, tests: bool = True) -> dict:
         }
         for unique_id, source in manifest.sources.items()
     }
-    return {"nodes": nodes, "sources": sources, "child_map": children}
+    packages = {node["package_name"] for node in nodes.values() if "package_name" in node}
+    macros = {
+        unique_id: {"package_name": macro.package_name, "macro_sql": macro.macro_sql}
+        for unique_id, macro in manifest.macros.items()
+        if macro.package_name in packages
+    }
+    return {"nodes": nodes, "sources": sources, "child_map": children, "macros": macros}
 
 
 def _single_pass_tests(manifest: dict, built: set[str]) -> list[dict] | None:

@@ -191,7 +191,8 @@ def test_incremental_transform_builds_changed_code_without_a_load(
 ) -> None:
     """With no load since the last build, `--incremental` still builds what a code change
     touched: a new view, a changed table and everything downstream of them; an incremental
-    model whose code changed is rebuilt from scratch. Nothing else runs."""
+    model whose code changed is rebuilt from scratch. Nothing else runs. A macro change
+    rebuilds everything."""
     project = tmp_path / "dbt_project"
     shutil.copytree(
         transformation.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs")
@@ -235,3 +236,16 @@ def test_incremental_transform_builds_changed_code_without_a_load(
     # Built and recorded: the next run has nothing to do.
     idle = transform(settings, incremental=True, target_path=target, quiet=True)
     assert idle.skipped
+
+    # A macro's code is in no model's dbt checksum: a change to one rebuilds everything.
+    fx = project / "macros" / "fx.sql"
+    fx.write_text(fx.read_text().replace("{%- endmacro %}", "{# reviewed #}{%- endmacro %}", 1))
+    everything = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert everything.success, everything.failures
+    rebuilt = {unique_id.split(".")[-1] for unique_id in everything.built}
+    assert {
+        "fct_payments",
+        "fct_learning_activity",
+        "snap_platform__users",
+        "dim_currency",
+    } <= rebuilt

@@ -9,6 +9,7 @@ import duckdb
 from orchestration.dbt_plan import (
     incremental_plan,
     modified_nodes,
+    node_checksums,
     record_checksums,
     recorded_checksums,
 )
@@ -20,6 +21,7 @@ def _node(kind: str, name: str, parents: list[str], materialized: str = "table")
     return {
         "resource_type": kind,
         "name": name,
+        "package_name": "p",
         "config": {"materialized": materialized, "enabled": True},
         "depends_on": {"nodes": parents},
         "checksum": {"name": "sha256", "checksum": f"{name}-v1"},
@@ -52,7 +54,14 @@ def _manifest() -> dict:
     for unique_id, node in nodes.items():
         for parent in node["depends_on"]["nodes"]:
             child_map[parent].append(unique_id)
-    return {"nodes": nodes, "sources": sources, "child_map": child_map}
+    macros = {
+        "macro.p.to_usd": {
+            "package_name": "p",
+            "macro_sql": "{% macro to_usd(x) %}x{% endmacro %}",
+        },
+        "macro.dbt.type_string": {"package_name": "dbt", "macro_sql": "varchar"},
+    }
+    return {"nodes": nodes, "sources": sources, "child_map": child_map, "macros": macros}
 
 
 def _names(unique_ids) -> set[str]:
@@ -81,7 +90,7 @@ def test_a_load_that_changed_nothing_still_rebuilds_the_quality_mart() -> None:
 
 def test_changed_code_rebuilds_the_node_and_everything_downstream_views_included() -> None:
     manifest = _manifest()
-    recorded = {u: f"{u.rsplit('.', 1)[-1]}-v1" for u in manifest["nodes"]}
+    recorded = node_checksums(manifest)
     manifest["nodes"][P + "stg_payments"]["checksum"]["checksum"] = "stg_payments-v2"
     manifest["nodes"]["seed.p.currencies"]["checksum"]["checksum"] = "currencies-v2"
     modified = modified_nodes(manifest, recorded)
@@ -115,7 +124,25 @@ def test_checksums_round_trip_through_the_warehouse(tmp_path: Path) -> None:
     assert modified_nodes(manifest, recorded_checksums(path)) == set()
     manifest["nodes"][P + "mart_ltv"]["checksum"]["checksum"] = "mart_ltv-v2"
     record_checksums(path, manifest)  # replaces the record, no duplicates
-    assert recorded_checksums(path)[P + "mart_ltv"] == "mart_ltv-v2"
+    assert recorded_checksums(path) == node_checksums(manifest)
+    assert recorded_checksums(path)[P + "mart_ltv"].startswith("mart_ltv-v2+macros:")
+
+
+def test_a_change_to_a_project_macro_rebuilds_everything_from_scratch() -> None:
+    """dbt's checksum of a model does not cover the macros it calls (nor those it reaches
+    through adapter.dispatch): a change to any of the project's macros is a change to every
+    node; a change inside dbt's own package is not the project's."""
+    manifest = _manifest()
+    recorded = node_checksums(manifest)
+    manifest["macros"]["macro.dbt.type_string"]["macro_sql"] = "text"
+    assert modified_nodes(manifest, recorded) == set()
+    manifest["macros"]["macro.p.to_usd"]["macro_sql"] = (
+        "{% macro to_usd(x) %}round(x, 2){% endmacro %}"
+    )
+    modified = modified_nodes(manifest, recorded)
+    assert modified == {u for u, n in manifest["nodes"].items() if n["resource_type"] != "test"}
+    plan = incremental_plan(manifest, [], modified)
+    assert not plan.current and plan.full_refresh
 
 
 def test_changed_code_upstream_of_an_incremental_model_rebuilds_it_from_scratch() -> None:
