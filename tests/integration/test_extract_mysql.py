@@ -9,9 +9,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -354,13 +356,23 @@ class CountingReader(SourceReader):
         return super().read(table, columns, where, stats)
 
 
+Reader = TypeVar("Reader", bound=SourceReader)
+
+
+def recording(make: Callable[[str], Reader]) -> tuple[Callable[[str], Reader], list[Reader]]:
+    """A reader factory for ``run_extract`` that keeps every reader it makes, and that list."""
+    readers: list[Reader] = []
+
+    def factory(url: str) -> Reader:
+        readers.append(make(url))
+        return readers[-1]
+
+    return factory, readers
+
+
 def counting_run(settings, **kwargs):
     """``run_extract`` with a CountingReader: (summary, reads per table)."""
-    readers: list[CountingReader] = []
-
-    def factory(url: str) -> CountingReader:
-        readers.append(CountingReader(url))
-        return readers[-1]
+    factory, readers = recording(CountingReader)
 
     summary = run_extract(settings, reader_factory=factory, **kwargs)
     return summary, readers[0].reads
@@ -441,11 +453,7 @@ def test_a_connection_lost_during_reflection_is_retried(platform, tmp_path) -> N
     url, _ = platform
     settings = settings_for(tmp_path, url)
     CatalogueDropsOnce.dropped = False
-    readers: list[SourceReader] = []
-
-    def factory(u: str) -> SourceReader:
-        readers.append(CatalogueDropsOnce(u, backoff_seconds=0.1))
-        return readers[-1]
+    factory, readers = recording(lambda u: CatalogueDropsOnce(u, backoff_seconds=0.1))
 
     summary = run_extract(settings, tables=["payments", "refunds"], reader_factory=factory)
     assert CatalogueDropsOnce.dropped
@@ -526,11 +534,7 @@ def test_unspecified_tables_without_an_integer_key_are_read_in_bounded_chunks(
         f"INSERT INTO audit_lines VALUES {audit}",
     )
     settings = settings_for(tmp_path, url)
-    readers: list[BatchSizes] = []
-
-    def factory(u: str) -> BatchSizes:
-        readers.append(BatchSizes(u))
-        return readers[-1]
+    factory, readers = recording(BatchSizes)
 
     summary = run_extract(
         settings, tables=["tag_links", "audit_lines"], chunk_rows=10, reader_factory=factory
@@ -594,11 +598,7 @@ def test_a_full_read_takes_key_ranges_of_about_chunk_rows_without_counting(
         "INSERT INTO sparse_keys VALUES " + ", ".join(f"({k}, 'k{k}')" for k in keys),
     )
     settings = settings_for(tmp_path, url)
-    readers: list[RangeReads] = []
-
-    def factory(u: str) -> RangeReads:
-        readers.append(RangeReads(u))
-        return readers[-1]
+    factory, readers = recording(RangeReads)
 
     summary = run_extract(
         settings, tables=["sparse_keys", "activity_logs"], chunk_rows=100, reader_factory=factory
