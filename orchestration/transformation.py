@@ -517,9 +517,11 @@ def transform(
         args = ["build", *(["--select", *select] if select else [])]
         args += [*(["--full-refresh"] if full_refresh else []), *_vars(as_of)]
         result = run_dbt(args, warehouse_path, target_path, quiet=quiet)
-    if result.success and not result.skipped:
+    # Only a build of every changed node consumes the loads and the code: after a --select
+    # build, what it left out still has to see them.
+    if result.success and not result.skipped and not select:
         record_loads(warehouse_path, loads)
-        if not select and result.manifest is not None:  # a build of every changed node
+        if result.manifest is not None:
             record_checksums(warehouse_path, _manifest_dict(result.manifest, tests=False))
     return result
 

@@ -249,3 +249,29 @@ def test_incremental_transform_builds_changed_code_without_a_load(
         "snap_platform__users",
         "dim_currency",
     } <= rebuilt
+
+
+def test_a_selected_build_leaves_the_loads_for_the_next_incremental_one(tmp_path: Path) -> None:
+    """`warehouse transform --select` builds part of the project: the loads it did not build
+    from stay pending, so the next `--incremental` run still builds what they changed."""
+    source, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path)
+    cli(tmp_path, "generate", "--mutate", "--volume", "0.05", "--source", source)
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        row = con.execute("select max(id) from raw.activity_logs").fetchone()
+        built_before = con.execute(
+            "select max(activity_id) from core.fct_learning_activity"
+        ).fetchone()
+    assert row is not None and built_before is not None
+    newest_activity = row[0]
+    assert built_before[0] < newest_activity  # the load brought activity not yet built
+
+    selected = transform(settings, select=["dim_currency"], target_path=target, quiet=True)
+    assert selected.success, selected.failures
+    incremental = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert incremental.success, incremental.failures
+    assert incremental.changed_tables and "activity_logs" in incremental.changed_tables
+    assert "model.platform_warehouse.fct_learning_activity" in incremental.built
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        row = con.execute("select max(activity_id) from core.fct_learning_activity").fetchone()
+    assert row == (newest_activity,)
