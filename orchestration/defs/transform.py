@@ -186,10 +186,13 @@ def dbt_build_assets(
             return
         if current is not None:
             yield from current.remaining()
-        record_loads(
-            warehouse.warehouse_path, {table: loads for table, (loads, _) in pending.items()}
-        )
-        record_checksums(warehouse.warehouse_path, manifest)
+        # Only a build of the whole project (the jobs) consumes the loads and the code: after
+        # a hand-launched materialization of a few models, the rest still has to see them.
+        if set(context.selected_asset_keys) >= set(dbt_build.keys):  # the unsubsetted asset
+            record_loads(
+                warehouse.warehouse_path, {table: loads for table, (loads, _) in pending.items()}
+            )
+            record_checksums(warehouse.warehouse_path, manifest)
 
     return dbt_build
 
