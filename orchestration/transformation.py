@@ -376,7 +376,7 @@ def _exact_selection(selected: set[str] | None) -> Iterator[None]:
         return {unique_id for unique_id in selected if unique_id in self.full_graph.graph}
 
     # Called inside _warehouse_env, whose lock keeps concurrent runs in this process apart.
-    NodeSelector.get_selected = get_selected  # type: ignore[method-assign]
+    NodeSelector.get_selected = get_selected  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
