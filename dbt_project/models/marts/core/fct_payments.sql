@@ -22,36 +22,36 @@
     'is_processor_fee_estimated', 'processor_fee_usd', 'created_at', 'created_date',
     'created_month', 'is_source_deleted',
 ] %}
-{%- if is_incremental() %}
-{%- set changed_payments %}
-        select payments.payment_id
-        from {{ ref('int_payments_converted') }} as payments
-        left join {{ this }} as stored on payments.payment_id = stored.payment_id
-        left join {{ ref('int_payment_refunds') }} as refunds
-            on payments.payment_id = refunds.payment_id
-        left join {{ ref('dim_person') }} as people on stored.person_version_key = people.person_version_key
-        where
-            stored.payment_id is null
-{%- for column in payment_columns %}
-            or {{ is_distinct('payments.' ~ column, 'stored.' ~ column) }}
-{%- endfor %}
-            or coalesce(refunds.refund_count, 0) <> stored.refund_count
-            or coalesce(refunds.refunded_amount, 0) <> stored.refunded_amount
-            or coalesce(refunds.refunded_usd, 0) <> stored.refunded_usd
-            -- The stored person version no longer covers the payment (a new SCD2 version).
-            or people.person_version_key is null
-            or payments.person_id <> people.person_id
-            or payments.created_at < people.valid_from
-            or payments.created_at >= people.valid_to
-{%- endset %}
-{%- set changed = changed_keys(changed_payments) %}
-{%- endif %}
 with
-
+{% if is_incremental() %}
+-- The payments to rebuild, found in SQL (a semi-join below), so their ids never travel through
+-- Python or into the query text.
+changed_payments as (
+    select payments.payment_id
+    from {{ ref('int_payments_converted') }} as payments
+    left join {{ this }} as stored on payments.payment_id = stored.payment_id
+    left join {{ ref('int_payment_refunds') }} as refunds
+        on payments.payment_id = refunds.payment_id
+    left join {{ ref('dim_person') }} as people on stored.person_version_key = people.person_version_key
+    where
+        stored.payment_id is null
+{%- for column in payment_columns %}
+        or {{ is_distinct('payments.' ~ column, 'stored.' ~ column) }}
+{%- endfor %}
+        or coalesce(refunds.refund_count, 0) <> stored.refund_count
+        or coalesce(refunds.refunded_amount, 0) <> stored.refunded_amount
+        or coalesce(refunds.refunded_usd, 0) <> stored.refunded_usd
+        -- The stored person version no longer covers the payment (a new SCD2 version).
+        or people.person_version_key is null
+        or payments.person_id <> people.person_id
+        or payments.created_at < people.valid_from
+        or payments.created_at >= people.valid_to
+),
+{% endif %}
 payments as (
     select * from {{ ref('int_payments_converted') }}
     {%- if is_incremental() %}
-        where {{ in_keys('payment_id', changed) }}
+        where payment_id in (select changed_payments.payment_id from changed_payments)
     {%- endif %}
 ),
 
@@ -67,7 +67,7 @@ people as (
 refunds as (
     select * from {{ ref('int_payment_refunds') }}
     {%- if is_incremental() %}
-        where {{ in_keys('payment_id', changed) }}
+        where payment_id in (select changed_payments.payment_id from changed_payments)
     {%- endif %}
 ),
 
