@@ -9,9 +9,12 @@ enrollments as (
     where quarantine_reason is null
 ),
 
+-- Dimension keys are hashed here, once per course and per tenant, not once per enrollment: the
+-- hash was the costliest part of this model (same keys: the joins below are on equality).
 courses as (
     select
         course_id,
+        {{ surrogate_key(['course_id']) }} as course_key,
         is_free
     from {{ ref('stg_platform__courses') }}
 ),
@@ -50,17 +53,21 @@ activity as (
 ),
 
 calendars as (
-    select * from {{ ref('int_tenant_calendars') }}
+    select
+        tenant_id,
+        {{ surrogate_key(['tenant_id']) }} as tenant_key,
+        reporting_timezone
+    from {{ ref('int_tenant_calendars') }}
 ),
 
 final as (
     select
         enrollments.enrollment_id,
         enrollments.tenant_id,
-        {{ surrogate_key(['enrollments.tenant_id']) }} as tenant_key,
+        calendars.tenant_key,
         {{ surrogate_key(['enrollments.person_id']) }} as person_key,
         enrollments.course_id,
-        {{ surrogate_key(['enrollments.course_id']) }} as course_key,
+        courses.course_key,
         enrollments.enrollment_status,
         enrollments.acquisition_channel,
         enrollments.progress_pct,

@@ -26,15 +26,21 @@ people as (
     from {{ ref('stg_platform__users') }}
 ),
 
+-- The tenant key is hashed once per tenant here, not once per activity row (same key: the join
+-- below is on equality).
 calendars as (
-    select * from {{ ref('int_tenant_calendars') }}
+    select
+        tenant_id,
+        {{ surrogate_key(['tenant_id']) }} as tenant_key,
+        reporting_timezone
+    from {{ ref('int_tenant_calendars') }}
 ),
 
 final as (
     select
         activity.activity_id,
         activity.tenant_id,
-        {{ surrogate_key(['activity.tenant_id']) }} as tenant_key,
+        calendars.tenant_key,
         activity.user_id,
         {{ surrogate_key(['people.person_id']) }} as person_key,
         activity.course_id,
