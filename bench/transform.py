@@ -3,10 +3,10 @@
 For each scale (default: small and medium) generates the demo source into a temporary
 SQLite file, extracts it, and times the full `dbt build`. At the last scale it then runs
 `generate --mutate --volume 0.01`, extracts the changes and times `transform --incremental`
-(target: under 25% of the full build). The last line is the headline: that ratio,
-incremental / full, at the last scale. Times are wall times of `transform()` (dbt's own
-start-up included; an incremental run includes its parse, its plan and its single-query
-data-test pass).
+(target: under 25% of the full build), and names its slowest nodes. The last line is the
+headline: that ratio, incremental / full, at the last scale. Times are wall times of
+`transform()` (dbt's own start-up included; an incremental run includes its parse, its plan
+and its single-query data-test pass).
 
 `--repeat N` times each build N times on copies of the same warehouse (a full build from a
 fresh dbt target folder, so with a full parse, each time; at the last scale each followed by
@@ -22,6 +22,7 @@ on the machine stretch wall time far more than CPU time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -73,6 +74,16 @@ def checked(result: TransformResult, cpu_started: float, cpu: list[float]) -> Tr
 def seconds(values: list[float]) -> str:
     shown = ", ".join(f"{value:.1f}" for value in values)
     return f"{statistics.median(values):6.1f} s" + (f" (runs: {shown})" if len(values) > 1 else "")
+
+
+def slowest(root: Path, count: int = 6) -> str:
+    """The ``count`` longest nodes of the last build into ``dbt_target_0`` (its run_results)."""
+    results = json.loads((root / "dbt_target_0" / "run_results.json").read_text())["results"]
+    ranked = sorted(results, key=lambda result: -result["execution_time"])[:count]
+    return ", ".join(
+        f"{result['unique_id'].split('.')[-1]} {result['execution_time']:.2f} s"
+        for result in ranked
+    )
 
 
 def main() -> None:
@@ -157,6 +168,7 @@ def main() -> None:
                 f"{', '.join(incremental.changed_tables or []) or 'none'})",
                 flush=True,
             )
+            print(f"{scale:>6}: slowest nodes of the last incremental build: {slowest(root)}")
             shares = [
                 inc.seconds / full.seconds for inc, full in zip(incrementals, fulls, strict=True)
             ]
