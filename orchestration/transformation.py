@@ -109,7 +109,12 @@ def run_dbt(
                 raise TransformError(f"dbt {' '.join(args)} could not run: {outcome.exception}")
             result = _summary(outcome, full_args, manifest)
             if then is not None:
-                then(result, _open_duckdb_cursor())
+                cursor = _open_duckdb_cursor()
+                try:
+                    then(result, cursor)
+                finally:
+                    if cursor is not None:
+                        cursor.close()
         finally:
             _release_duckdb()
     if not write_json and outcome.result is not None and hasattr(outcome.result, "write"):

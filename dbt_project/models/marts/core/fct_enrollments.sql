@@ -9,8 +9,9 @@ enrollments as (
     where quarantine_reason is null
 ),
 
--- Dimension keys are hashed here, once per course and per tenant, not once per enrollment: the
--- hash was the costliest part of this model (same keys: the joins below are on equality).
+-- Dimension keys are hashed here, once per course and per tenant, not once per enrollment:
+-- per-row hashes were most of this model's costliest step (same keys: the joins below are on
+-- equality).
 courses as (
     select
         course_id,
