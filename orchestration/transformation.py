@@ -10,9 +10,9 @@ tables and snapshots downstream of the raw tables whose loads actually changed r
 (``raw._extract_log``: rows landed, deletes or changed rows detected; a re-read that landed
 nothing changes nothing), the data-quality mart, which reads the log itself, and every node
 whose code changed with everything downstream of it (the same plan as the hourly Dagster
-build). Their data tests run afterwards in one DuckDB query (``run_data_tests``) instead of
-one dbt node each: at this scale dbt's fixed cost per test node, not the data, was most of an
-incremental build.
+build). Their data tests run afterwards in one DuckDB query (``run_data_tests``), on dbt's
+database before it closes, instead of one dbt node each: at `small` and `medium` dbt's fixed
+cost per test node, not the data, was most of them.
 """
 
 from __future__ import annotations
@@ -707,21 +707,22 @@ def _transform_incremental(
             manifest=parsed,
         )
     plan = incremental_plan(manifest, changed, modified, logged=bool(pending))
-    # Selected by their full dotted names (package.folders.name: one node each): dbt matches
-    # every selector against every node, so naming the few nodes to build is far cheaper than
-    # excluding the hundreds to leave. Unit tests check logic a load cannot change (a full
-    # build runs them); the data tests of what was built run afterwards, in one query
-    # (run_data_tests).
+    # The planned nodes go to dbt's selector as they are (_exact_selection); the same nodes
+    # also go in as selectors by their full dotted names (package.folders.name: one node each),
+    # which a dbt whose layout hides the selector matches itself. Unit tests check logic a load
+    # cannot change (a full build runs them); the data tests of what was built run afterwards,
+    # in one query (run_data_tests).
     names = sorted("fqn:" + ".".join(manifest["nodes"][u]["fqn"]) for u in plan.built)
     args = ["build", "--select", *names, "--exclude", "test_type:unit", "test_type:data"]
     args += [*(["--full-refresh"] if plan.full_refresh else []), *_vars(as_of)]
-    through_dbt: list[bool] = []
+    needs_dbt_test = False
 
     def test_in_place(built: TransformResult, connection: Any) -> None:
         """The data tests of what was built, in one query on dbt's still-open database."""
+        nonlocal needs_dbt_test
         tests = _single_pass_tests(manifest, set(built.built)) if built.success else []
         if tests is None or (tests and connection is None):
-            through_dbt.append(True)
+            needs_dbt_test = True
         elif tests:
             statuses, failures = run_data_tests(warehouse_path, manifest, tests, connection)
             _fold_tests(built, statuses, failures, success=not failures)
@@ -736,7 +737,7 @@ def _transform_incremental(
         selected=set(plan.built),
         then=test_in_place,
     )
-    if through_dbt:  # a test the single query cannot evaluate: dbt runs them all, as nodes
+    if needs_dbt_test:  # a test the single query cannot evaluate: dbt runs them all, as nodes
         names = sorted({unique_id.split(".")[-1] for unique_id in result.built})
         test_args = ["test", "--select", *names, "--exclude", "test_type:unit", *_vars(as_of)]
         tested = run_dbt(test_args, warehouse_path, target_path, quiet=quiet)
