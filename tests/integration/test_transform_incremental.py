@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -275,3 +276,106 @@ def test_a_selected_build_leaves_the_loads_for_the_next_incremental_one(tmp_path
     with duckdb.connect(str(warehouse), read_only=True) as con:
         row = con.execute("select max(activity_id) from core.fct_learning_activity").fetchone()
     assert row == (newest_activity,)
+
+
+def test_activity_of_a_user_not_yet_landed_waits_in_quarantine_until_its_user_lands(
+    tmp_path: Path,
+) -> None:
+    """An extract can read activity_logs before the user the activity belongs to exists in raw
+    (the user was created in between). That row is quarantined as an orphan, counted, and never
+    dropped: once its user lands, the next incremental build adds it to the fact and to its
+    user's course counts, though its id is below the highest one already built; and the result
+    equals a full rebuild."""
+    source, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path)
+    database = Path(source.removeprefix("sqlite:///"))
+    with sqlite3.connect(database) as con:
+        late_user = con.execute("select max(id) + 1 from users").fetchone()[0]
+        orphan = con.execute("select max(id) + 1 from activity_logs").fetchone()[0]
+        tenant, course = con.execute(
+            "select tenant_id, id from courses where published_at is not null order by id limit 1"
+        ).fetchone()
+        con.execute(
+            "insert into activity_logs (id, tenant_id, user_id, course_id, activity_type, "
+            "occurred_at) values (?, ?, ?, ?, 'lesson_viewed', "
+            "(select max(occurred_at) from activity_logs))",
+            (orphan, tenant, late_user, course),
+        )
+        # Activity the user's arrival must not disturb: a later row, with a known user.
+        newest = con.execute(
+            "select id, tenant_id, user_id, course_id, activity_type, occurred_at "
+            "from activity_logs where course_id is not null and id < ? order by id desc limit 1",
+            (orphan,),
+        ).fetchone()
+        con.execute(
+            "insert into activity_logs (id, tenant_id, user_id, course_id, activity_type, "
+            "occurred_at) values (?, ?, ?, ?, ?, ?)",
+            (orphan + 1, *newest[1:]),
+        )
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    held = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert held.success, held.failures
+
+    def state() -> dict[str, object]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return {
+                "in_fact": con.execute(
+                    "select count(*) from core.fct_learning_activity where activity_id = ?",
+                    [orphan],
+                ).fetchone()[0],
+                "quarantined": con.execute(
+                    "select quarantine_reason from quality.quarantined_rows "
+                    "where table_name = 'activity_logs' and source_id = ?",
+                    [orphan],
+                ).fetchall(),
+                "course_count": con.execute(
+                    "select activity_count from intermediate.int_course_activity_aggregated "
+                    "where user_id = ? and course_id = ?",
+                    [late_user, course],
+                ).fetchall(),
+                "accounting": con.execute(
+                    "select sum(rows_in_raw), sum(rows_used), sum(quarantined_orphan), "
+                    "(select count(*) from raw.activity_logs) "
+                    "from quality.mart_data_quality where table_name = 'activity_logs'"
+                ).fetchone(),
+                "fact_rows": con.execute(
+                    "select count(*) from core.fct_learning_activity"
+                ).fetchone()[0],
+            }
+
+    before = state()
+    assert before["in_fact"] == 0
+    assert before["quarantined"] == [("orphan",)]
+    assert before["course_count"] == []
+    raw, used, orphans, raw_rows = before["accounting"]  # type: ignore[misc]
+    assert raw == raw_rows and orphans == 1 and used == raw - 1
+    assert before["fact_rows"] == used  # every usable row is in the fact
+
+    with sqlite3.connect(database) as con:
+        con.execute(
+            "insert into users (id, tenant_id, email, full_name, role, marketing_consent, "
+            "created_at, updated_at) values (?, ?, ?, 'Late Arrival', 'learner', 0, "
+            "(select max(updated_at) from users), datetime((select max(updated_at) from users), "
+            "'+1 day'))",
+            (late_user, tenant, f"late.arrival.{late_user}@mail.example.org"),
+        )
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    landed = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert landed.success, landed.failures
+    assert "model.platform_warehouse.fct_learning_activity" in landed.built
+
+    after = state()
+    assert after["in_fact"] == 1
+    assert after["quarantined"] == []
+    assert after["course_count"] == [(1,)]
+    raw, used, orphans, raw_rows = after["accounting"]  # type: ignore[misc]
+    assert raw == raw_rows and orphans == 0 and used == raw
+    assert after["fact_rows"] == used == before["fact_rows"] + 1
+
+    incremental_copy = tmp_path / "incremental.duckdb"
+    shutil.copy(warehouse, incremental_copy)
+    full = transform(settings, full_refresh=True, target_path=target, quiet=True)
+    assert full.success, full.failures
+    differences = table_differences(incremental_copy, warehouse)
+    assert all(d == (0, 0) for d in differences.values()), {
+        table: d for table, d in differences.items() if d != (0, 0)
+    }

@@ -7,22 +7,57 @@
     )
 }}
 -- Grain: one row per user x course with learning activity: its first and last activity and how
--- many. Incremental: activity is append-only (fct_learning_activity only adds ids above the
--- highest one it holds), so a run folds the activity above the highest id counted here into
--- the stored rows of the same user and course instead of re-reading all of it.
+-- many. Incremental: activity is append-only, so a run folds the activity above the highest id
+-- counted here into the stored rows of the same user and course instead of re-reading all of
+-- it. The users and tenants that landed since the last build are the exception:
+-- fct_learning_activity re-derived all their activity, including rows below that id it held
+-- back as orphans until their user arrived, so their groups are counted again from the fact.
+-- depends_on: {{ source('platform', 'users') }}
+-- depends_on: {{ source('platform', 'tenants') }}
 with
 
+{% if is_incremental() %}
+landed_users as (
+    {{ landed_since_last_build('users') }}
+),
+
+landed_tenants as (
+    {{ landed_since_last_build('tenants') }}
+),
+
+recounted as (
+    select distinct
+        user_id,
+        course_id
+    from {{ ref('fct_learning_activity') }}
+    where
+        course_id is not null
+        and (
+            user_id in (select landed_users.id from landed_users)
+            or tenant_id in (select landed_tenants.id from landed_tenants)
+        )
+),
+
+{% endif %}
 activity as (
     select
-        activity_id,
-        user_id,
-        course_id,
-        occurred_at
-    from {{ ref('fct_learning_activity') }}
-    where course_id is not null
-    {% if is_incremental() %}
-        and activity_id > (select coalesce(max(last_activity_id), 0) from {{ this }})
-    {% endif %}
+        activity.activity_id,
+        activity.user_id,
+        activity.course_id,
+        activity.occurred_at
+    from {{ ref('fct_learning_activity') }} as activity
+    {%- if is_incremental() %}
+        left join recounted
+            on activity.user_id = recounted.user_id and activity.course_id = recounted.course_id
+    {%- endif %}
+    where
+        activity.course_id is not null
+        {%- if is_incremental() %}
+            and (
+                activity.activity_id > (select coalesce(max(last_activity_id), 0) from {{ this }})
+                or recounted.user_id is not null
+            )
+        {%- endif %}
 ),
 
 aggregated as (
@@ -37,10 +72,14 @@ aggregated as (
     group by user_id, course_id
 ),
 
--- What the table holds already (nothing on a full build).
+-- What the table holds already, except the groups counted again (nothing on a full build).
 stored as (
     {% if is_incremental() %}
-        select * from {{ this }}
+        select stored.*
+        from {{ this }} as stored
+        left join recounted
+            on stored.user_id = recounted.user_id and stored.course_id = recounted.course_id
+        where recounted.user_id is null
     {% else %}
         select * from aggregated
         where 1 = 0

@@ -6,16 +6,35 @@
         on_schema_change='append_new_columns'
     )
 }}
--- Grain: one row per activity log entry. The biggest table: activity_logs is append-only with
--- an id cursor, so an incremental run only reads ids above the highest one already loaded.
+-- Grain: one row per usable activity log entry. The biggest table: activity_logs is append-only
+-- with an id cursor, so an incremental run reads the ids above the highest one already loaded,
+-- plus all activity of the users and tenants that landed since the last build: the rows held
+-- back as orphans until their user arrived, and rows whose person or local date that change
+-- moves.
+-- depends_on: {{ source('platform', 'users') }}
+-- depends_on: {{ source('platform', 'tenants') }}
 
 with
 
+{% if is_incremental() %}
+landed_users as (
+    {{ landed_since_last_build('users') }}
+),
+
+landed_tenants as (
+    {{ landed_since_last_build('tenants') }}
+),
+
+{% endif %}
 activity as (
     select * from {{ ref('stg_platform__activity_logs') }}
     where quarantine_reason is null
     {% if is_incremental() %}
-        and activity_id > (select coalesce(max(activity_id), 0) from {{ this }})
+        and (
+            activity_id > (select coalesce(max(activity_id), 0) from {{ this }})
+            or user_id in (select landed_users.id from landed_users)
+            or tenant_id in (select landed_tenants.id from landed_tenants)
+        )
     {% endif %}
 ),
 
