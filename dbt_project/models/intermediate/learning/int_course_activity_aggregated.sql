@@ -46,18 +46,17 @@ activity as (
         activity.course_id,
         activity.occurred_at
     from {{ ref('fct_learning_activity') }} as activity
-    {%- if is_incremental() %}
+    {% if is_incremental() %}
         left join recounted
             on activity.user_id = recounted.user_id and activity.course_id = recounted.course_id
-    {%- endif %}
-    where
-        activity.course_id is not null
-        {%- if is_incremental() %}
-            and (
-                activity.activity_id > (select coalesce(max(last_activity_id), 0) from {{ this }})
-                or recounted.user_id is not null
-            )
-        {%- endif %}
+    {% endif %}
+    where activity.course_id is not null
+    {% if is_incremental() %}
+        and (
+            activity.activity_id > (select coalesce(max(last_activity_id), 0) from {{ this }})
+            or recounted.user_id is not null
+        )
+    {% endif %}
 ),
 
 aggregated as (
