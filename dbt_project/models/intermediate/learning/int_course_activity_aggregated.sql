@@ -12,8 +12,6 @@
 -- it. The users and tenants that landed since the last build are the exception:
 -- fct_learning_activity re-derived all their activity, including rows below that id it held
 -- back as orphans until their user arrived, so their groups are counted again from the fact.
--- depends_on: {{ source('platform', 'users') }}
--- depends_on: {{ source('platform', 'tenants') }}
 with
 
 {% if is_incremental() %}

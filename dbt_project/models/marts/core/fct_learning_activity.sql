@@ -11,8 +11,6 @@
 -- plus all activity of the users and tenants that landed since the last build: the rows held
 -- back as orphans until their user arrived, and rows whose person or local date that change
 -- moves.
--- depends_on: {{ source('platform', 'users') }}
--- depends_on: {{ source('platform', 'tenants') }}
 
 with
 
