@@ -200,7 +200,7 @@ def test_incremental_transform_builds_changed_code_without_a_load(
     """With no load since the last build, `--incremental` still builds what a code change
     touched: a new view, a changed table and everything downstream of them; an incremental
     model whose code changed is rebuilt from scratch. Nothing else runs. A macro change
-    rebuilds everything."""
+    rebuilds everything. A failing data test fails the build and records nothing."""
     project = tmp_path / "dbt_project"
     shutil.copytree(
         transformation.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs")
@@ -257,6 +257,34 @@ def test_incremental_transform_builds_changed_code_without_a_load(
         "snap_platform__users",
         "dim_currency",
     } <= rebuilt
+
+    # A generic data test that fails runs in the single query on dbt's still-open database:
+    # the build fails with dbt's message and count, and records nothing (the next run retries).
+    (project / "models" / "intermediate" / "finance" / "_revenue__models.yml").write_text(
+        "version: 2\nmodels:\n  - name: int_revenue_payments\n    columns:\n"
+        "      - name: payment_id\n        data_tests:\n"
+        "          - accepted_values:\n              arguments:\n                values: [-1]\n"
+    )
+    revenue = project / "models" / "intermediate" / "finance" / "int_revenue_payments.sql"
+    revenue.write_text(revenue.read_text() + "-- a reviewed comment\n")
+    connections: list[object] = []
+    evaluate = transformation.run_data_tests
+
+    def spied(*args: Any, **kwargs: Any) -> tuple[dict[str, int], list[str]]:
+        connections.append(args[3] if len(args) > 3 else kwargs.get("connection"))
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(transformation, "run_data_tests", spied)
+    failing = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert len(connections) == 1 and connections[0] is not None  # dbt's open database
+    assert not failing.success
+    assert "model.platform_warehouse.int_revenue_payments" in failing.built
+    assert failing.statuses.get("fail") == 1
+    [failure] = failing.failures
+    assert failure.startswith("test.platform_warehouse.accepted_values_int_revenue_payments_")
+    assert f"Got {revenue_payments} results, configured to fail if != 0" in failure
+    retried = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert not retried.skipped and not retried.success
 
 
 def test_a_selected_build_leaves_the_loads_for_the_next_incremental_one(tmp_path: Path) -> None:
