@@ -1,8 +1,8 @@
 """`warehouse transform --incremental` after the source moves on: only what changed is built,
 its data tests run (in one query, or through `dbt test` when one is not a plain generic test)
 and catch failures, activity extracted before its user waits in quarantine until the user
-lands, and every table it leaves equals, row for row and to the cent, what a full rebuild
-makes."""
+lands, a duplicate account whose canonical one changes its email becomes a person of its own,
+and every table it leaves equals, row for row and to the cent, what a full rebuild makes."""
 
 from __future__ import annotations
 
@@ -110,6 +110,8 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     # Activity extracted before its user: held back, then built once the user lands. The full
     # rebuild below checks every table it touched too.
     hold_an_orphan_until_its_user_lands(tmp_path, source, settings, target)
+    # A canonical account changes its email: its duplicate becomes a person of its own.
+    part_a_duplicate_from_its_person(tmp_path, source, settings, target)
     activity_before = totals(warehouse)[2]
 
     cli(tmp_path, "generate", "--mutate", "--volume", "0.05", "--source", source)
@@ -409,3 +411,47 @@ def hold_an_orphan_until_its_user_lands(
     raw, used, orphans, raw_rows = after["accounting"]
     assert raw == raw_rows and orphans == 0 and used == raw
     assert after["fact_rows"] == used == before["fact_rows"] + 1
+
+
+def part_a_duplicate_from_its_person(
+    tmp_path: Path, source: str, settings: WarehouseSettings, target: Path
+) -> None:
+    """When the canonical account of a duplicated email changes its email, the duplicate
+    becomes a person of its own although its own row does not change (so the users snapshot
+    keeps it as a duplicate). The incremental build still succeeds: dim_person has the new
+    person, and the duplicate's activity, built before, now carries that person's key."""
+    warehouse = settings.warehouse_path
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        pair = con.execute(
+            "select users.person_id, users.user_id from staging.stg_platform__users as users "
+            "where users.quarantine_reason = 'duplicate_person' and exists (select 1 from "
+            "core.fct_learning_activity as activity where activity.user_id = users.user_id) "
+            "order by users.user_id limit 1"
+        ).fetchone()
+    assert pair is not None, "the tiny source plants no duplicate account with activity"
+    canonical, duplicate = pair
+    database = Path(source.removeprefix("sqlite:///"))
+    with sqlite3.connect(database) as con:
+        con.execute(
+            "update users set email = 'renamed.' || email, "
+            "updated_at = datetime((select max(updated_at) from users), '+1 day') where id = ?",
+            (canonical,),
+        )
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    parted = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert parted.success, parted.failures
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        people = con.execute(
+            "select person_id, count(*) from core.dim_person where person_id in (?, ?) "
+            "and is_current group by 1 order by 1",
+            [canonical, duplicate],
+        ).fetchall()
+        activity = con.execute(
+            "select count(*), count(people.person_id) from core.fct_learning_activity as activity "
+            "left join (select distinct person_key, person_id from core.dim_person) as people "
+            "on activity.person_key = people.person_key and people.person_id = ? "
+            "where activity.user_id = ?",
+            [duplicate, duplicate],
+        ).fetchone()
+    assert people == [(canonical, 1), (duplicate, 1)]
+    assert activity is not None and activity[0] > 0 and activity[1] == activity[0]

@@ -2,14 +2,26 @@
 -- tenant + email_hash; duplicate accounts are folded into it and counted. The first version is
 -- valid from the beginning of time and the current one until the end of time, so that every
 -- fact finds the version valid when it happened (facts carry person_version_key).
+-- Which accounts are canonical is read from staging as it is now, not from the snapshot: the
+-- snapshot versions an account when its own updated_at moves, but when a canonical account
+-- changes its email, the duplicates it had become people of their own without their rows
+-- changing, and their snapshot rows keep the old person and quarantine. A canonical account's
+-- person_id is its user_id.
 with
+
+canonical as (
+    select user_id
+    from {{ ref('stg_platform__users') }}
+    where quarantine_reason is null
+),
 
 versions as (
     select
-        *,
-        row_number() over (partition by person_id order by dbt_valid_from) as version_number
-    from {{ ref('snap_platform__users') }}
-    where quarantine_reason is null
+        snapshots.*,
+        row_number() over (partition by snapshots.user_id order by snapshots.dbt_valid_from)
+            as version_number
+    from {{ ref('snap_platform__users') }} as snapshots
+    inner join canonical on snapshots.user_id = canonical.user_id
 ),
 
 accounts as (
@@ -23,8 +35,8 @@ accounts as (
 final as (
     select
         versions.dbt_scd_id as person_version_key,
-        {{ surrogate_key(['versions.person_id']) }} as person_key,
-        versions.person_id,
+        {{ surrogate_key(['versions.user_id']) }} as person_key,
+        versions.user_id as person_id,
         versions.tenant_id,
         versions.email_hash,
         versions.user_role,
@@ -45,7 +57,7 @@ final as (
         coalesce(versions.dbt_valid_to, cast('9999-12-31 00:00:00' as {{ dbt.type_timestamp() }})) as valid_to,
         versions.dbt_valid_to is null as is_current
     from versions
-    inner join accounts on versions.person_id = accounts.person_id
+    inner join accounts on versions.user_id = accounts.person_id
 )
 
 select * from final

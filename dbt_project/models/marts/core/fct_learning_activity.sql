@@ -6,6 +6,7 @@
         on_schema_change='append_new_columns'
     )
 }}
+-- depends_on: {{ ref('snap_platform__users') }}
 -- Grain: one row per usable activity log entry. The biggest table: activity_logs is append-only
 -- with an id cursor, so an incremental run reads the ids above the highest one already loaded,
 -- plus all activity of the users and tenants that landed since the last build: the rows held
@@ -23,6 +24,17 @@ landed_tenants as (
     {{ landed_since_last_build('tenants') }}
 ),
 
+-- The accounts whose person may have moved: those sharing a tenant and email with any version,
+-- old or new, of a landed user (when a canonical account changes its email, its duplicates
+-- become people of their own without their rows changing).
+moved_people as (
+    select users.user_id
+    from {{ ref('stg_platform__users') }} as users
+    inner join {{ ref('snap_platform__users') }} as versions
+        on users.tenant_id = versions.tenant_id and users.email_hash = versions.email_hash
+    where versions.user_id in (select landed_users.id from landed_users)
+),
+
 {% endif %}
 activity as (
     select * from {{ ref('stg_platform__activity_logs') }}
@@ -31,6 +43,7 @@ activity as (
         and (
             activity_id > (select coalesce(max(activity_id), 0) from {{ this }})
             or user_id in (select landed_users.id from landed_users)
+            or user_id in (select moved_people.user_id from moved_people)
             or tenant_id in (select landed_tenants.id from landed_tenants)
         )
     {% endif %}
