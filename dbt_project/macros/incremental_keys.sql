@@ -19,7 +19,9 @@
     consumed yet (the loads `warehouse transform` records after each one, in
     `meta.transform_loads`): the rows new or changed since the warehouse was last built. Without
     that record (dbt run by hand on a warehouse `warehouse transform` never built) every raw row
-    counts as landed. -#}
+    counts as landed. A hard delete that `extract --reconcile` marks (`_source_deleted_at`)
+    keeps the row's load id, so it does not count as landed: a model that carries the deletion
+    flag must look for marked rows itself. -#}
 {% macro landed_since_last_build(table_name, key='id') -%}
     {%- set consumed = none -%}
     {%- if execute -%}

@@ -153,3 +153,15 @@ def test_changed_code_upstream_of_an_incremental_model_rebuilds_it_from_scratch(
     plan = incremental_plan(manifest, [], {P + "stg_activity"})
     assert _names(plan.built) == {"stg_activity", "fct_activity", "mart_quality"}
     assert plan.full_refresh
+
+
+def test_dbt_reads_the_consumed_loads_where_the_transform_records_them() -> None:
+    """The activity models find what landed since the last build in the table
+    `warehouse transform` records consumed loads in: the dbt project's var names its schema."""
+    import yaml
+
+    from orchestration.transformation import DBT_PROJECT_DIR, STATE_SCHEMA, STATE_TABLE
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert f"{project['vars']['transform_state_schema']}.transform_loads" == STATE_TABLE
+    assert project["vars"]["transform_state_schema"] == STATE_SCHEMA
