@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,11 @@ def test_incremental_transform_builds_changed_code_without_a_load(
     changed = transform(settings, incremental=True, target_path=target, quiet=True)
     assert changed.success, changed.failures
     assert changed.changed_tables == []
+    # dbt found the schemas it writes to (adapter_fixes.sql): it created none of them again.
+    log = (project / "logs" / "dbt.log").read_text()
+    last_run = log[log.rindex("Running with dbt=") :]
+    assert "create schema if not exists" in log  # the first build created them
+    assert "create schema if not exists" not in last_run
     built = {unique_id.split(".")[-1] for unique_id in changed.built}
     assert {"int_revenue_payments", "dim_currency", "fct_learning_activity"} <= built
     assert "int_course_activity_aggregated" in built  # downstream of a changed model
@@ -269,16 +275,20 @@ def test_incremental_transform_builds_changed_code_without_a_load(
     )
     revenue = project / "models" / "intermediate" / "finance" / "int_revenue_payments.sql"
     revenue.write_text(revenue.read_text() + "-- a reviewed comment\n")
-    connections: list[object] = []
+    calls: list[tuple[object, str, int]] = []
     evaluate = transformation.run_data_tests
 
     def spied(*args: Any, **kwargs: Any) -> tuple[dict[str, int], list[str]]:
-        connections.append(args[3] if len(args) > 3 else kwargs.get("connection"))
+        connection = args[3] if len(args) > 3 else kwargs.get("connection")
+        calls.append((connection, threading.current_thread().name, len(args[2])))
         return evaluate(*args, **kwargs)
 
     monkeypatch.setattr(transformation, "run_data_tests", spied)
     failing = transform(settings, incremental=True, target_path=target, quiet=True)
-    assert len(connections) == 1 and connections[0] is not None  # dbt's open database
+    # They ran on dbt's open database while dbt built (the data-tests thread), each test once.
+    assert calls and all(connection is not None for connection, _, _ in calls)
+    assert {thread for _, thread, _ in calls} == {"data-tests"}
+    assert sum(count for _, _, count in calls) == failing.statuses.get("pass", 0) + 1
     assert not failing.success
     assert "model.platform_warehouse.int_revenue_payments" in failing.built
     assert failing.statuses.get("fail") == 1
