@@ -10,9 +10,10 @@ tables and snapshots downstream of the raw tables whose loads actually changed r
 (``raw._extract_log``: rows landed, deletes or changed rows detected; a re-read that landed
 nothing changes nothing), the data-quality mart, which reads the log itself, and every node
 whose code changed with everything downstream of it (the same plan as the hourly Dagster
-build). Their data tests run afterwards in one DuckDB query (``run_data_tests``), on dbt's
-database before it closes, instead of one dbt node each: at `small` and `medium` dbt's fixed
-cost per test node, not the data, was most of them.
+build). Their data tests run in DuckDB queries (``run_data_tests``) on dbt's own database
+while dbt builds, each as soon as the nodes it reads are built (``_TestsAsBuilt``), instead
+of one dbt node each: at `small` and `medium` dbt's fixed cost per test node, not the data,
+was most of them.
 """
 
 from __future__ import annotations
@@ -671,11 +672,11 @@ class _TestsAsBuilt:
     ready together (``run_data_tests``), on a cursor of dbt's own in-process database.
 
     Before, the data tests ran in one query after the last node: 0.2-0.25 s added to every
-    incremental build at `medium`. dbt's two threads leave a core idle in gaps and at the end,
-    while the last nodes run; the tests of the nodes finished early run there. dbt tells which
-    node finished through its event callbacks (``NodeFinished``, fired after the node's
-    transaction committed). A test of a node that failed or was skipped does not run; a test
-    whose query fails counts as failed, with the error.
+    incremental build at `medium`. Now nothing runs after the last node: the tests share the
+    CPU with dbt's nodes (the node phase stretches by part of that). dbt tells which node
+    finished through its event callbacks (``NodeFinished``, fired after the node's transaction
+    committed). A test of a node that failed or was skipped does not run; a test whose query
+    fails counts as an error, with DuckDB's message.
     """
 
     def __init__(
@@ -768,7 +769,7 @@ def transform(
 
     ``incremental``: only what changed since the last build (``dbt_plan``: what the loads
     since then changed, and every node whose code changed; nothing when neither), its data
-    tests in one query afterwards; ``full_refresh``: rebuild incremental models from
+    tests in DuckDB queries as it builds; ``full_refresh``: rebuild incremental models from
     scratch; ``select``: dbt selectors, passed through; ``as_of``: the metrics' as-of time
     (ISO UTC), default: the latest source timestamp in raw; ``quiet``: only errors on the
     console. A build of the whole project records the loads it consumed and the code it
@@ -826,8 +827,8 @@ def _transform_incremental(
     # The planned nodes go to dbt's selector as they are (_exact_selection); the same nodes
     # also go in as selectors by their full dotted names (package.folders.name: one node each),
     # which a dbt whose layout hides the selector matches itself. Unit tests check logic a load
-    # cannot change (a full build runs them); the data tests of what was built run afterwards,
-    # in one query (run_data_tests).
+    # cannot change (a full build runs them); the data tests of what is built run while dbt
+    # builds, in DuckDB queries on its database (_TestsAsBuilt).
     names = sorted("fqn:" + ".".join(manifest["nodes"][u]["fqn"]) for u in plan.built)
     args = ["build", "--select", *names, "--exclude", "test_type:unit", "test_type:data"]
     args += [*(["--full-refresh"] if plan.full_refresh else []), *_vars(as_of)]
