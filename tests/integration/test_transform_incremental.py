@@ -7,6 +7,7 @@ and every table it leaves equals, row for row and to the cent, what a full rebui
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import threading
@@ -152,6 +153,55 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     assert statuses["fail"] == len(failures) >= 2
     assert any("unique_fct_payments_payment_id" in f for f in failures)
     assert any("not_null_mart_learner_ltv_tenant_id" in f for f in failures)
+
+
+def test_a_table_whose_build_fails_keeps_its_previous_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tables are replaced in place inside one transaction (macros/materializations/table.sql):
+    a table model that fails after its old table was dropped leaves that table exactly as it
+    was, with no temporary or backup relation behind; no build renames or backs up a table."""
+    project = tmp_path / "dbt_project"  # a copy: its own dbt log
+    shutil.copytree(
+        transformation.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    monkeypatch.setattr(transformation, "DBT_PROJECT_DIR", project)
+    _, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path)
+
+    def relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+        rows = con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "union all select schema_name || '.' || view_name from duckdb_views() "
+            "where not internal"
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        before = con.execute("select * from intermediate.int_metrics_as_of").fetchall()
+        relations_before = relations(con)
+    assert len(before) == 1
+
+    # A malformed as-of time makes int_metrics_as_of (a table) fail in DuckDB, after the
+    # materialization dropped the old table in the same transaction.
+    failed = transform(settings, as_of="not a time", target_path=target, quiet=True)
+    assert not failed.success
+    assert any("int_metrics_as_of" in failure for failure in failed.failures), failed.failures
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        after = con.execute("select * from intermediate.int_metrics_as_of").fetchall()
+        relations_after = relations(con)
+    assert after == before
+    assert relations_after == relations_before
+    assert not [name for name in relations_after if "__dbt_" in name]
+
+    logs = sorted((project / "logs").glob("dbt.log*"), reverse=True)  # dbt.log.1 first
+    log = "".join(path.read_text() for path in logs)
+    failed_run = log[log.rindex("Running with dbt=") :]
+    assert 'drop table if exists "warehouse"."intermediate"."int_metrics_as_of"' in failed_run
+    assert "ROLLBACK" in failed_run
+    # No table is renamed or backed up (views still are: dbt-duckdb's view materialization).
+    assert not re.search(r'drop table if exists "[^"]+"\."[^"]+"\."[^"]+__dbt_backup"', log)
+    assert not re.search(r"alter table \S+ rename to", log, re.IGNORECASE)
+    assert re.search(r"alter view \S+ rename to", log, re.IGNORECASE)  # the search works
 
 
 def test_incremental_transform_runs_custom_tests_through_dbt(
