@@ -285,12 +285,8 @@ def _critical_path_first(durations: Mapping[str, float] | None = None) -> Iterat
     default = statistics.median(known.values()) if known else 1.0
 
     def scores(self: object, graph: object) -> dict[str, int]:
-        import networkx as nx
-
-        return {
-            node: -round(length * 1e6)
-            for node, length in _path_lengths(graph, known, default, nx).items()
-        }
+        lengths = _path_lengths(graph, known, default)
+        return {node: -round(length * 1e6) for node, length in lengths.items()}
 
     def run_queue(self: Any, pool: Any) -> None:
         if self.job_queue is not None:
@@ -317,8 +313,11 @@ def _critical_path_first(durations: Mapping[str, float] | None = None) -> Iterat
         GraphRunnableTask.run_queue = original_run_queue  # type: ignore[method-assign]
 
 
-def _path_lengths(graph: Any, durations: Mapping[str, float], default: float, nx: Any) -> dict:
-    """Each node's longest path to a leaf of ``graph``, in seconds, the node included."""
+def _path_lengths(graph: Any, durations: Mapping[str, float], default: float) -> dict[str, float]:
+    """Each node's longest path to a leaf of ``graph`` (a networkx DiGraph), in seconds, the
+    node included; a node missing from ``durations`` takes ``default``."""
+    import networkx as nx
+
     length: dict[str, float] = {}
     for node in reversed(list(nx.topological_sort(graph))):
         children = graph.successors(node)
