@@ -83,7 +83,7 @@ def run_dbt(
     manifest: Any = None,
     write_json: bool = True,
     selected: set[str] | None = None,
-    then: Callable[[TransformResult, Any], None] | None = None,
+    then: Callable[[TransformResult], None] | None = None,
     callbacks: list[Callable[[Any], None]] | None = None,
 ) -> TransformResult:
     """Run one dbt command (e.g. ``["build"]``) on the warehouse and summarise its results.
@@ -94,9 +94,8 @@ def run_dbt(
     parsing and after the run; at this project's size a second or more of every build);
     ``run_results.json`` is still written. ``selected``: the exact unique ids that ``args``
     select, so dbt need not match its selectors against every node (``_exact_selection``).
-    ``then(result, connection)``: called after the command, before dbt's in-process DuckDB
-    database closes, with a cursor on it (None when there is none), so that follow-up queries
-    find the tables just written still in memory instead of reopening the file.
+    ``then(result)``: called after the command, before dbt's in-process DuckDB database
+    closes (the incremental build's data tests run on it: ``_TestsAsBuilt``).
     ``callbacks``: dbt's event callbacks (``dbtRunner(callbacks=...)``), called with every
     event dbt fires, in the thread that fires it.
     """
@@ -119,12 +118,7 @@ def run_dbt(
                 raise TransformError(f"dbt {' '.join(args)} could not run: {outcome.exception}")
             result = _summary(outcome, full_args, manifest)
             if then is not None:
-                cursor = _open_duckdb_cursor()
-                try:
-                    then(result, cursor)
-                finally:
-                    if cursor is not None:
-                        cursor.close()
+                then(result)
         finally:
             _release_duckdb()
     if not write_json and outcome.result is not None and hasattr(outcome.result, "write"):
@@ -668,7 +662,7 @@ def run_data_tests(
     """Evaluate the generic data tests in one query: (statuses, failures) as dbt reports them.
 
     ``connection``: a DuckDB connection that already has the warehouse attached under dbt's
-    name for it (dbt's own, see ``run_dbt(then=...)``); by default the file is opened read-only.
+    name for it (a cursor on dbt's own, see ``_TestsAsBuilt``); by default the file is opened read-only.
     """
     import duckdb
 
@@ -872,9 +866,9 @@ def _transform_incremental(
     as_built = _TestsAsBuilt(warehouse_path, manifest, tests, plan.built) if tests else None
     needs_dbt_test = False
 
-    def test_in_place(built: TransformResult, connection: Any) -> None:
+    def fold_in_data_tests(built: TransformResult) -> None:
         """The data tests of what was built, which ran on dbt's database while it built
-        (``_TestsAsBuilt``); they count when every node built."""
+        (``_TestsAsBuilt``): waits for the last of them; they count when every node built."""
         nonlocal needs_dbt_test
         outcome = as_built.finish() if as_built is not None else ({}, [])
         if not built.success:
@@ -894,11 +888,11 @@ def _transform_incremental(
             manifest=parsed,
             write_json=False,
             selected=set(plan.built),
-            then=test_in_place,
+            then=fold_in_data_tests,
             callbacks=[as_built.on_event] if as_built is not None else None,
         )
     finally:
-        if as_built is not None:  # stopped in test_in_place, unless dbt could not run at all
+        if as_built is not None:  # stopped in fold_in_data_tests, unless dbt could not run
             as_built.finish()
     if needs_dbt_test:  # a test the single query cannot evaluate: dbt runs them all, as nodes
         names = sorted({unique_id.split(".")[-1] for unique_id in result.built})
