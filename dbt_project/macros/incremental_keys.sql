@@ -1,6 +1,6 @@
 {#- Key-based incremental models rebuild only the rows whose inputs changed since their last
-    build: fct_payments by comparing its inputs with what it holds, the activity models by the
-    parents that landed since (landed_since_last_build). -#}
+    build, found from the rows and parents that landed since (landed_since_last_build and the
+    macros below built on it), not by comparing every row with what the model holds. -#}
 
 {#- NULL-safe inequality: true when exactly one side is NULL or both differ. -#}
 {% macro is_distinct(left, right) -%}
@@ -15,7 +15,7 @@
     (not ({{ left }} <=> {{ right }}))
 {%- endmacro %}
 
-{#- The `key` of every raw row of `table_name` written by a load that no complete build has
+{#- The `key` (a column or a list of columns) of every raw row of `table_name` written by a load that no complete build has
     consumed yet (the loads `warehouse transform` records after each one, in
     `meta.transform_loads`): the rows new or changed since the warehouse was last built. Without
     that record (dbt run by hand on a warehouse `warehouse transform` never built) every raw row
@@ -23,6 +23,7 @@
     keeps the row's load id, so it does not count as landed: a model that carries the deletion
     flag must look for marked rows itself. -#}
 {% macro landed_since_last_build(table_name, key='id') -%}
+    {%- set keys = [key] if key is string else key -%}
     {%- set consumed = none -%}
     {%- if execute -%}
         {%- set consumed = adapter.get_relation(
@@ -31,7 +32,7 @@
             identifier='transform_loads',
         ) -%}
     {%- endif %}
-    select landed.{{ key }}
+    select {% for column in keys %}landed.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
     from {{ source('platform', table_name) }} as landed
     {%- if consumed is not none %}
     where not exists (
@@ -40,4 +41,46 @@
         where consumed.table_name = '{{ table_name }}' and consumed.load_id = landed._dlt_load_id
     )
     {%- endif %}
+{%- endmacro %}
+
+{#- The users whose rows may read differently since the last build: the users that landed, and
+    the accounts sharing a tenant and email with any version, old or new, of one that landed:
+    their person may have moved (when a canonical account changes its email, its duplicates
+    become people of their own without their own rows changing). A model calling it declares
+    `-- depends_on: {{ ref('snap_platform__users') }}`, so the snapshot holds the new versions. -#}
+{% macro users_touched_since_last_build() -%}
+    select landed.id as user_id
+    from ({{ landed_since_last_build('users') }}) as landed
+    union
+    select users.user_id
+    from {{ ref('stg_platform__users') }} as users
+    inner join {{ ref('snap_platform__users') }} as versions
+        on users.tenant_id = versions.tenant_id and users.email_hash = versions.email_hash
+    where versions.user_id in ({{ landed_since_last_build('users') }})
+{%- endmacro %}
+
+{#- The payments whose converted row may read differently since the last build: those that
+    landed, those marked deleted in the source (a mark keeps the row's load id), and those of
+    the users (users_touched_since_last_build), tenants, courses and ebooks that landed: their
+    person, tenant flags, time zone, default currency or instructor may have moved. Read from
+    raw, so no staging row is worked out to find them. FX rates and enum mappings are seeds:
+    their change rebuilds every model downstream from scratch. -#}
+{% macro payments_touched_since_last_build() -%}
+    select payments.id as payment_id
+    from {{ source('platform', 'payments') }} as payments
+    where
+        payments.id in ({{ landed_since_last_build('payments') }})
+        or payments._source_deleted_at is not null
+        or payments.user_id in (
+            select touched.user_id from ({{ users_touched_since_last_build() }}) as touched
+        )
+        or payments.tenant_id in ({{ landed_since_last_build('tenants') }})
+        or (
+            lower(trim(payments.product_type)) = 'course'
+            and payments.product_id in ({{ landed_since_last_build('courses') }})
+        )
+        or (
+            lower(trim(payments.product_type)) = 'ebook'
+            and payments.product_id in ({{ landed_since_last_build('ebooks') }})
+        )
 {%- endmacro %}

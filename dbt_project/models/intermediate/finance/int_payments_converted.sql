@@ -1,13 +1,38 @@
 -- Usable payments in USD at the rate of their UTC date, attributed to a product and, for
 -- courses and ebooks, to the selling instructor; bucketed in the tenant's time zone.
--- A table, not a view: fct_payments, fct_refunds (through int_refunds_converted) and
--- fct_course_listing all read it, and its time-zone conversions are the costly part.
-{{ config(materialized='table') }}
+-- Stored, not a view: fct_payments, fct_enrollments, fct_refunds (through
+-- int_refunds_converted) and fct_course_listing all read it, and its time-zone conversions are
+-- costly. Incremental: a run converts again only the payments that landed since the last build
+-- or whose parents did (payments_touched_since_last_build); the post-hook deletes the payments
+-- no longer usable.
+{{
+    config(
+        materialized='incremental',
+        unique_key='payment_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where payment_id in (select payment_id"
+            " from {{ ref('stg_platform__payments') }} where quarantine_reason is not null){% endif %}"
+        ]
+    )
+}}
+-- depends_on: {{ ref('snap_platform__users') }}
+-- depends_on: {{ ref('stg_platform__users') }}
 with
 
+{% if is_incremental() %}
+touched_payments as (
+    {{ payments_touched_since_last_build() }}
+),
+
+{% endif %}
 payments as (
     select * from {{ ref('stg_platform__payments') }}
     where quarantine_reason is null
+    {% if is_incremental() %}
+        and payment_id in (select touched_payments.payment_id from touched_payments)
+    {% endif %}
 ),
 
 calendars as (

@@ -1,14 +1,57 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='enrollment_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where enrollment_id in (select"
+            " enrollment_id from {{ ref('stg_platform__enrollments') }}"
+            " where quarantine_reason is not null){% endif %}"
+        ]
+    )
+}}
+-- depends_on: {{ ref('snap_platform__users') }}
+-- depends_on: {{ ref('stg_platform__users') }}
 -- Grain: one row per usable enrollment, accumulating its milestones (enrolled, first and last
--- activity, completed) and its purchase. Rebuilt in full each run: enrollments.updated_at is
--- a stale cursor, so an incremental filter on it would miss progress updates. Its activity
--- comes pre-aggregated per user and course (int_course_activity_aggregated, incremental).
+-- activity, completed) and its purchase. Its activity comes pre-aggregated per user and course
+-- (int_course_activity_aggregated, incremental).
+-- Incremental, by what landed rather than by updated_at (a stale cursor: progress updates do not
+-- bump it). A run rebuilds the enrollments that landed since the last build or are marked
+-- deleted in the source (a mark keeps the row's load id); those of the users, tenants and
+-- courses that landed (person, tenant, time zone, price); those with activity that landed; and
+-- those whose purchase differs from the stored one (a payment or refund landed or moved). The
+-- post-hook deletes the enrollments no longer usable.
 with
 
-enrollments as (
-    select * from {{ ref('stg_platform__enrollments') }}
-    where quarantine_reason is null
+{% if is_incremental() %}
+landed_enrollments as (
+    {{ landed_since_last_build('enrollments') }}
 ),
 
+touched_users as (
+    {{ users_touched_since_last_build() }}
+),
+
+landed_tenants as (
+    {{ landed_since_last_build('tenants') }}
+),
+
+-- The courses that landed and those of the tenants that landed (a course reads its tenant).
+landed_courses as (
+    select landed.id as course_id
+    from ({{ landed_since_last_build('courses') }}) as landed
+    union
+    select courses.id as course_id
+    from {{ source('platform', 'courses') }} as courses
+    where courses.tenant_id in (select landed_tenants.id from landed_tenants)
+),
+
+landed_activity as (
+    {{ landed_since_last_build('activity_logs', ['user_id', 'course_id']) }}
+),
+
+{% endif %}
 -- Dimension keys are hashed here, once per course and per tenant, not once per enrollment:
 -- per-row hashes were most of this model's costliest step (same keys: the joins below are on
 -- equality).
@@ -47,6 +90,54 @@ purchases as (
     from payments
     left join refunds on payments.payment_id = refunds.payment_id
     group by payments.enrollment_id
+),
+
+{% if is_incremental() %}
+-- The enrollments whose purchase differs from the stored one: every payment and refund of an
+-- enrollment adds up to it, so comparing the sums catches a payment or refund that landed,
+-- changed or moved to another enrollment.
+changed_purchases as (
+    select coalesce(purchases.enrollment_id, stored.enrollment_id) as enrollment_id
+    from purchases
+    full outer join (
+        select
+            enrollment_id,
+            payment_id,
+            paid_amount_usd,
+            net_paid_amount_usd
+        from {{ this }}
+        where payment_id is not null
+    ) as stored
+        on purchases.enrollment_id = stored.enrollment_id
+    where
+        purchases.enrollment_id is null
+        or stored.enrollment_id is null
+        or {{ is_distinct('purchases.payment_id', 'stored.payment_id') }}
+        or {{ is_distinct('coalesce(purchases.paid_amount_usd, 0)', 'stored.paid_amount_usd') }}
+        or {{ is_distinct('coalesce(purchases.net_paid_amount_usd, 0)', 'stored.net_paid_amount_usd') }}
+),
+
+{% endif %}
+enrollments as (
+    select * from {{ ref('stg_platform__enrollments') }} as usable
+    where quarantine_reason is null
+    {% if is_incremental() %}
+        and (
+            enrollment_id in (select landed_enrollments.id from landed_enrollments)
+            or is_source_deleted
+            or user_id in (select touched_users.user_id from touched_users)
+            or tenant_id in (select landed_tenants.id from landed_tenants)
+            or course_id in (select landed_courses.course_id from landed_courses)
+            or exists (
+                select 1
+                from landed_activity
+                where
+                    landed_activity.user_id = usable.user_id
+                    and landed_activity.course_id = usable.course_id
+            )
+            or enrollment_id in (select changed_purchases.enrollment_id from changed_purchases)
+        )
+    {% endif %}
 ),
 
 activity as (

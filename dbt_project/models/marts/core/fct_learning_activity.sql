@@ -9,30 +9,19 @@
 -- depends_on: {{ ref('snap_platform__users') }}
 -- Grain: one row per usable activity log entry. The biggest table: activity_logs is append-only
 -- with an id cursor, so an incremental run reads the ids above the highest one already loaded,
--- plus all activity of the users and tenants that landed since the last build: the rows held
--- back as orphans until their user arrived, and rows whose person or local date that change
--- moves.
+-- plus all activity of the users and tenants that landed since the last build (and of the
+-- accounts whose person they may move): the rows held back as orphans until their user arrived,
+-- and rows whose person or local date that change moves.
 
 with
 
 {% if is_incremental() %}
-landed_users as (
-    {{ landed_since_last_build('users') }}
+touched_users as (
+    {{ users_touched_since_last_build() }}
 ),
 
 landed_tenants as (
     {{ landed_since_last_build('tenants') }}
-),
-
--- The accounts whose person may have moved: those sharing a tenant and email with any version,
--- old or new, of a landed user (when a canonical account changes its email, its duplicates
--- become people of their own without their rows changing).
-moved_people as (
-    select users.user_id
-    from {{ ref('stg_platform__users') }} as users
-    inner join {{ ref('snap_platform__users') }} as versions
-        on users.tenant_id = versions.tenant_id and users.email_hash = versions.email_hash
-    where versions.user_id in (select landed_users.id from landed_users)
 ),
 
 {% endif %}
@@ -42,8 +31,7 @@ activity as (
     {% if is_incremental() %}
         and (
             activity_id > (select coalesce(max(activity_id), 0) from {{ this }})
-            or user_id in (select landed_users.id from landed_users)
-            or user_id in (select moved_people.user_id from moved_people)
+            or user_id in (select touched_users.user_id from touched_users)
             or tenant_id in (select landed_tenants.id from landed_tenants)
         )
     {% endif %}

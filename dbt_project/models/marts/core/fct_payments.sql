@@ -12,40 +12,23 @@
 }}
 -- Grain: one row per usable payment (any status; `is_revenue` marks money captured).
 -- Refund columns are the restated view: every usable refund posted back to its payment.
--- Incremental: a run rebuilds only the payments whose converted row, refunds or person version
--- differ from what the table holds (new and changed payments, new refunds, a person's new
--- SCD2 version), and deletes the payments that are no longer usable; --full-refresh rebuilds all.
-{%- set payment_columns = [
-    'tenant_id', 'person_id', 'user_id', 'product_type', 'product_id', 'instructor_id',
-    'enrollment_id', 'payment_status', 'is_revenue', 'currency_code', 'is_currency_defaulted',
-    'fx_rate_date', 'usd_per_unit', 'amount', 'amount_usd', 'processor', 'processor_fee',
-    'is_processor_fee_estimated', 'processor_fee_usd', 'created_at', 'created_date',
-    'created_month', 'is_source_deleted',
-] %}
+-- Incremental: a run rebuilds only the payments that landed or whose parents or refunds did
+-- (new and changed payments and refunds, a person's new SCD2 version, a tenant's new time
+-- zone), and deletes the payments that are no longer usable; --full-refresh rebuilds all.
+-- depends_on: {{ ref('snap_platform__users') }}
+-- depends_on: {{ ref('stg_platform__users') }}
 with
 {% if is_incremental() %}
 -- The payments to rebuild, found in SQL (a semi-join below), so their ids never travel through
--- Python or into the query text.
+-- Python or into the query text: those whose converted row may have moved
+-- (payments_touched_since_last_build, which covers a person's new SCD2 version: every account
+-- of a person whose user landed is touched) and those with a refund that landed.
 changed_payments as (
-    select payments.payment_id
-    from {{ ref('int_payments_converted') }} as payments
-    left join {{ this }} as stored on payments.payment_id = stored.payment_id
-    left join {{ ref('int_payment_refunds') }} as refunds
-        on payments.payment_id = refunds.payment_id
-    left join {{ ref('dim_person') }} as people on stored.person_version_key = people.person_version_key
-    where
-        stored.payment_id is null
-{%- for column in payment_columns %}
-        or {{ is_distinct('payments.' ~ column, 'stored.' ~ column) }}
-{%- endfor %}
-        or coalesce(refunds.refund_count, 0) <> stored.refund_count
-        or coalesce(refunds.refunded_amount, 0) <> stored.refunded_amount
-        or coalesce(refunds.refunded_usd, 0) <> stored.refunded_usd
-        -- The stored person version no longer covers the payment (a new SCD2 version).
-        or people.person_version_key is null
-        or payments.person_id <> people.person_id
-        or payments.created_at < people.valid_from
-        or payments.created_at >= people.valid_to
+    {{ payments_touched_since_last_build() }}
+    union
+    select refunds.payment_id
+    from {{ source('platform', 'refunds') }} as refunds
+    where refunds.id in ({{ landed_since_last_build('refunds') }})
 ),
 {% endif %}
 payments as (
