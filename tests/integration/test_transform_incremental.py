@@ -114,6 +114,8 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     hold_an_orphan_until_its_user_lands(tmp_path, source, settings, target)
     # A canonical account changes its email: its duplicate becomes a person of its own.
     part_a_duplicate_from_its_person(tmp_path, source, settings, target)
+    # A tenant, a course, an ebook and a payment change under rows that did not land.
+    move_parents_under_unchanged_rows(tmp_path, source, settings, target)
     activity_before = totals(warehouse)[2]
 
     cli(tmp_path, "generate", "--mutate", "--volume", "0.05", "--source", source)
@@ -471,6 +473,122 @@ def hold_an_orphan_until_its_user_lands(
     raw, used, orphans, raw_rows = after["accounting"]
     assert raw == raw_rows and orphans == 0 and used == raw
     assert after["fact_rows"] == used == before["fact_rows"] + 1
+
+
+def differences_from_a_full_rebuild(
+    tmp_path: Path, settings: WarehouseSettings
+) -> dict[str, tuple[int, int]]:
+    """The tables of the warehouse as it is that differ from a full rebuild of a copy of it."""
+    copy = tmp_path / "rebuilt" / "warehouse.duckdb"
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copy(settings.warehouse_path, copy)
+    rebuilt = transform(
+        settings.model_copy(update={"path": copy}),
+        full_refresh=True,
+        target_path=copy.parent / "dbt_target",
+        quiet=True,
+    )
+    assert rebuilt.success, rebuilt.failures
+    differences = table_differences(settings.warehouse_path, copy)
+    return {table: d for table, d in differences.items() if d != (0, 0)}
+
+
+def move_parents_under_unchanged_rows(
+    tmp_path: Path, source: str, settings: WarehouseSettings, target: Path
+) -> None:
+    """Rows that did not land still change when their parents do: a tenant's new time zone and
+    default currency move its payments' and enrollments' local dates; a course that becomes
+    free and changes instructor, and an ebook that changes instructor, move their payments'
+    instructor and the course's enrollments; a payment moved to another enrollment leaves the
+    first one's purchase and joins the second's. The incremental build (which finds these
+    rows from what landed, not by comparing every row) equals a full rebuild."""
+    warehouse = settings.warehouse_path
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        found = con.execute(
+            """
+            select
+                moved.payment_id, moved.enrollment_id, other.enrollment_id, moved.tenant_id
+            from core.fct_enrollments as moved
+            inner join core.fct_enrollments as other
+                on other.tenant_id = moved.tenant_id and other.enrollment_id <> moved.enrollment_id
+            where moved.payment_id is not null and other.payment_id is null
+                and not other.is_free_enrollment
+            order by 1, 3
+            limit 1
+            """
+        ).fetchone()
+        assert found is not None, "the tiny source has no paid enrollment beside an unpaid one"
+        payment, first_enrollment, second_enrollment, payment_tenant = found
+        # The changed tenant is not the payment's, the course is in neither, and the ebook's
+        # payments are not in the changed tenant: each change must be found on its own, not
+        # because a change beside it rebuilt the same rows.
+        tenant = con.execute(
+            "select min(tenant_id) from core.fct_enrollments where tenant_id <> ?",
+            [payment_tenant],
+        ).fetchone()[0]
+        course = con.execute(
+            "select min(course_id) from core.fct_enrollments where not is_free_enrollment "
+            "and tenant_id not in (?, ?)",
+            [payment_tenant, tenant],
+        ).fetchone()[0]
+        ebook = con.execute(
+            "select min(product_id) from core.fct_payments where product_type = 'ebook' "
+            "and tenant_id <> ?",
+            [tenant],
+        ).fetchone()[0]
+        assert None not in (tenant, course, ebook), (tenant, course, ebook)
+        paid_before = con.execute(
+            "select paid_amount_usd from core.fct_enrollments where enrollment_id = ?",
+            [first_enrollment],
+        ).fetchone()[0]
+    database = Path(source.removeprefix("sqlite:///"))
+    with sqlite3.connect(database) as con:
+        bump = "updated_at = datetime((select max(updated_at) from {}), '+1 day')"
+        con.execute(
+            "update tenants set reporting_timezone = case when reporting_timezone = "
+            "'Pacific/Auckland' then 'America/Los_Angeles' else 'Pacific/Auckland' end, "
+            "default_currency = case when default_currency = 'EUR' then 'GBP' else 'EUR' end "
+            "where id = ?",
+            (tenant,),
+        )
+        con.execute(
+            "update courses set price_amount = 0, instructor_id = (select max(instructor_id) "
+            f"from courses), {bump.format('courses')} where id = ?",
+            (course,),
+        )
+        con.execute(
+            "update ebooks set instructor_id = (select min(instructor_id) from ebooks), "
+            f"{bump.format('ebooks')} where id = ?",
+            (ebook,),
+        )
+        con.execute(
+            f"update payments set enrollment_id = ?, {bump.format('payments')} where id = ?",
+            (second_enrollment, payment),
+        )
+    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    moved = transform(settings, incremental=True, target_path=target, quiet=True)
+    assert moved.success, moved.failures
+    assert {"tenants", "courses", "ebooks", "payments"} <= set(moved.changed_tables)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        purchases = dict(
+            con.execute(
+                "select enrollment_id, payment_id from core.fct_enrollments "
+                "where enrollment_id in (?, ?)",
+                [first_enrollment, second_enrollment],
+            ).fetchall()
+        )
+        paid_after = con.execute(
+            "select paid_amount_usd from core.fct_enrollments where enrollment_id = ?",
+            [first_enrollment],
+        ).fetchone()[0]
+        free = con.execute(
+            "select bool_and(is_free_enrollment) from core.fct_enrollments where course_id = ?",
+            [course],
+        ).fetchone()[0]
+    assert purchases[second_enrollment] == payment
+    assert purchases[first_enrollment] != payment and paid_after < paid_before
+    assert free is True
+    assert differences_from_a_full_rebuild(tmp_path, settings) == {}
 
 
 def part_a_duplicate_from_its_person(
