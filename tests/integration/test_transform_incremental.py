@@ -411,13 +411,29 @@ def activity_state(warehouse: Path, activity_id: int, user_id: int, course_id: i
         }
 
 
+def purchase_state(warehouse: Path, payment_id: int, enrollment_id: int) -> tuple:
+    """(fct_payments rows of the payment, the enrollment's paid USD in fct_enrollments: None
+    when it is not there)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        payments = con.execute(
+            "select count(*) from core.fct_payments where payment_id = ?", [payment_id]
+        ).fetchone()
+        paid = con.execute(
+            "select paid_amount_usd from core.fct_enrollments where enrollment_id = ?",
+            [enrollment_id],
+        ).fetchone()
+    assert payments is not None
+    return payments[0], None if paid is None else paid[0]
+
+
 def hold_an_orphan_until_its_user_lands(
     tmp_path: Path, source: str, settings: WarehouseSettings, target: Path
 ) -> None:
     """An extract can read activity_logs before the user the activity belongs to exists in raw
     (the user was created in between). That row is quarantined as an orphan, counted, and never
     dropped: once its user lands, the next incremental build adds it to the fact and to its
-    user's course counts, though its id is below the highest one already built."""
+    user's course counts, though its id is below the highest one already built. The same holds
+    for the user's enrollments and payment, which do not land again with the user."""
     warehouse = settings.warehouse_path
     database = Path(source.removeprefix("sqlite:///"))
     with sqlite3.connect(database) as con:
@@ -443,9 +459,37 @@ def hold_an_orphan_until_its_user_lands(
             "occurred_at) values (?, ?, ?, ?, ?, ?)",
             (orphan + 1, *newest),
         )
+        # The late user's enrollment and its payment, extracted before the user too.
+        enrollment = con.execute("select max(id) + 1 from enrollments").fetchone()[0]
+        payment = con.execute("select max(id) + 1 from payments").fetchone()[0]
+        con.execute(
+            "insert into enrollments (id, tenant_id, user_id, course_id, status, "
+            "acquisition_channel, progress_pct, enrolled_at, created_at, updated_at) "
+            "select ?, ?, ?, ?, 'active', 'organic', 0, max(enrolled_at), max(created_at), "
+            "max(updated_at) from enrollments",
+            (enrollment, tenant, late_user, course),
+        )
+        # And one more, unpaid, in another course of the tenant.
+        con.execute(
+            "insert into enrollments (id, tenant_id, user_id, course_id, status, "
+            "acquisition_channel, progress_pct, enrolled_at, created_at, updated_at) "
+            "select ?, ?, ?, max(courses.id), 'active', 'organic', 0, max(enrolled_at), "
+            "max(enrollments.created_at), max(enrollments.updated_at) from enrollments, courses "
+            "where courses.tenant_id = ? and courses.id <> ?",
+            (enrollment + 1, tenant, late_user, tenant, course),
+        )
+        con.execute(
+            "insert into payments (id, tenant_id, user_id, product_type, product_id, "
+            "enrollment_id, amount, currency, processor, processor_fee, status, created_at, "
+            "updated_at) select ?, ?, ?, 'course', ?, ?, 25.00, 'USD', 'stripe', 1.03, "
+            "'succeeded', max(created_at), max(updated_at) from payments",
+            (payment, tenant, late_user, course, enrollment),
+        )
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
     held = transform(settings, incremental=True, target_path=target, quiet=True)
     assert held.success, held.failures
+    assert purchase_state(warehouse, payment, enrollment) == (0, None)
+    assert purchase_state(warehouse, payment, enrollment + 1)[1] is None
     before = activity_state(warehouse, orphan, late_user, course)
     assert before["in_fact"] == 0
     assert before["quarantined"] == [("orphan",)]
@@ -466,6 +510,9 @@ def hold_an_orphan_until_its_user_lands(
     landed = transform(settings, incremental=True, target_path=target, quiet=True)
     assert landed.success, landed.failures
     assert "model.platform_warehouse.fct_learning_activity" in landed.built
+    # Its enrollments and payment, which did not land again, leave quarantine with it.
+    assert purchase_state(warehouse, payment, enrollment) == (1, 25)
+    assert purchase_state(warehouse, payment, enrollment + 1)[1] == 0
     after = activity_state(warehouse, orphan, late_user, course)
     assert after["in_fact"] == 1
     assert after["quarantined"] == []
