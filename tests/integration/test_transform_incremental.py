@@ -119,7 +119,14 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     activity_before = totals(warehouse)[2]
 
     cli(tmp_path, "generate", "--mutate", "--volume", "0.05", "--source", source)
-    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
+    # A reconcile: besides the changes, it marks the rows hard-deleted in the source (a mark
+    # keeps the row's load id) and re-lands the progress updates the stale cursor missed.
+    cli(tmp_path, "extract", "--reconcile", "--source", source, "--warehouse", str(warehouse))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        marked = con.execute(
+            "select count(*) from raw.enrollments where _source_deleted_at is not null"
+        ).fetchone()
+    assert marked is not None and marked[0] > 0
     incremental = transform(settings, incremental=True, target_path=target, quiet=True)
     assert incremental.success, incremental.failures
     assert incremental.changed_tables and "activity_logs" in incremental.changed_tables
