@@ -554,7 +554,8 @@ def move_parents_under_unchanged_rows(
     default currency move its payments' and enrollments' local dates; a course that becomes
     free and changes instructor, and an ebook that changes instructor, move their payments'
     instructor and the course's enrollments; a payment moved to another enrollment leaves the
-    first one's purchase and joins the second's. The incremental build (which finds these
+    first one's purchase and joins the second's; a community moved to another tenant takes its
+    posts' and members' events with it. The incremental build (which finds these
     rows from what landed, not by comparing every row) equals a full rebuild."""
     warehouse = settings.warehouse_path
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -590,7 +591,16 @@ def move_parents_under_unchanged_rows(
             "and tenant_id <> ?",
             [tenant],
         ).fetchone()[0]
-        assert None not in (tenant, course, ebook), (tenant, course, ebook)
+        community, community_tenant = con.execute(
+            "select community_id, tenant_id from core.fct_community_activity "
+            "where tenant_id <> ? order by community_id limit 1",
+            [tenant],
+        ).fetchone()
+        new_community_tenant = con.execute(
+            "select min(tenant_id) from staging.stg_platform__tenants where tenant_id not in (?, ?)",
+            [tenant, community_tenant],
+        ).fetchone()[0]
+        assert None not in (tenant, course, ebook, new_community_tenant)
         paid_before = con.execute(
             "select paid_amount_usd from core.fct_enrollments where enrollment_id = ?",
             [first_enrollment],
@@ -619,10 +629,16 @@ def move_parents_under_unchanged_rows(
             f"update payments set enrollment_id = ?, {bump.format('payments')} where id = ?",
             (second_enrollment, payment),
         )
+        con.execute(
+            f"update communities set tenant_id = ?, {bump.format('communities')} where id = ?",
+            (new_community_tenant, community),
+        )
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
     moved = transform(settings, incremental=True, target_path=target, quiet=True)
     assert moved.success, moved.failures
-    assert {"tenants", "courses", "ebooks", "payments"} <= set(moved.changed_tables)
+    assert {"tenants", "courses", "ebooks", "payments", "communities"} <= set(
+        moved.changed_tables
+    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         purchases = dict(
             con.execute(
@@ -639,9 +655,14 @@ def move_parents_under_unchanged_rows(
             "select bool_and(is_free_enrollment) from core.fct_enrollments where course_id = ?",
             [course],
         ).fetchone()[0]
+        community_tenants = con.execute(
+            "select distinct tenant_id from core.fct_community_activity where community_id = ?",
+            [community],
+        ).fetchall()
     assert purchases[second_enrollment] == payment
     assert purchases[first_enrollment] != payment and paid_after < paid_before
     assert free is True
+    assert community_tenants == [(new_community_tenant,)]
     assert differences_from_a_full_rebuild(tmp_path, settings) == {}
 
 
