@@ -555,7 +555,7 @@ def move_parents_under_unchanged_rows(
     free and changes instructor, and an ebook that changes instructor, move their payments'
     instructor and the course's enrollments; a payment moved to another enrollment leaves the
     first one's purchase and joins the second's; a community moved to another tenant takes its
-    posts' and members' events with it. The incremental build (which finds these
+    posts' and members' events with it; a member who rejoins loses the event of leaving. The incremental build (which finds these
     rows from what landed, not by comparing every row) equals a full rebuild."""
     warehouse = settings.warehouse_path
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -600,7 +600,13 @@ def move_parents_under_unchanged_rows(
             "select min(tenant_id) from staging.stg_platform__tenants where tenant_id not in (?, ?)",
             [tenant, community_tenant],
         ).fetchone()[0]
-        assert None not in (tenant, course, ebook, new_community_tenant)
+        # Rebuilding its events cannot remove an event that is no longer produced: wherever it
+        # is, only the post-hook does.
+        rejoined = con.execute(
+            "select min(source_id) from core.fct_community_activity "
+            "where activity_type = 'member_left'"
+        ).fetchone()[0]
+        assert None not in (tenant, course, ebook, new_community_tenant, rejoined)
         paid_before = con.execute(
             "select paid_amount_usd from core.fct_enrollments where enrollment_id = ?",
             [first_enrollment],
@@ -633,6 +639,7 @@ def move_parents_under_unchanged_rows(
             f"update communities set tenant_id = ?, {bump.format('communities')} where id = ?",
             (new_community_tenant, community),
         )
+        con.execute("update community_members set left_at = null where id = ?", (rejoined,))
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
     moved = transform(settings, incremental=True, target_path=target, quiet=True)
     assert moved.success, moved.failures
@@ -655,6 +662,11 @@ def move_parents_under_unchanged_rows(
             "select bool_and(is_free_enrollment) from core.fct_enrollments where course_id = ?",
             [course],
         ).fetchone()[0]
+        left = con.execute(
+            "select count(*) from core.fct_community_activity where source_id = ? "
+            "and activity_type like 'member_%'",
+            [rejoined],
+        ).fetchone()[0]
         community_tenants = con.execute(
             "select distinct tenant_id from core.fct_community_activity where community_id = ?",
             [community],
@@ -663,6 +675,7 @@ def move_parents_under_unchanged_rows(
     assert purchases[first_enrollment] != payment and paid_after < paid_before
     assert free is True
     assert community_tenants == [(new_community_tenant,)]
+    assert left == 1  # joined, no longer left
     assert differences_from_a_full_rebuild(tmp_path, settings) == {}
 
 
