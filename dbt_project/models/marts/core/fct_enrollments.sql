@@ -47,8 +47,19 @@ landed_courses as (
     where courses.tenant_id in (select landed_tenants.id from landed_tenants)
 ),
 
-landed_activity as (
-    {{ landed_since_last_build('activity_logs', ['user_id', 'course_id']) }}
+-- The enrollments of the users and courses with activity that landed.
+active_enrollments as (
+    select enrollments.id as enrollment_id
+    from {{ source('platform', 'enrollments') }} as enrollments
+    inner join (
+        select distinct
+            landed.user_id,
+            landed.course_id
+        from ({{ landed_since_last_build('activity_logs', ['user_id', 'course_id']) }}) as landed
+    ) as landed_activity
+        on
+            enrollments.user_id = landed_activity.user_id
+            and enrollments.course_id = landed_activity.course_id
 ),
 
 {% endif %}
@@ -119,7 +130,7 @@ changed_purchases as (
 
 {% endif %}
 enrollments as (
-    select * from {{ ref('stg_platform__enrollments') }} as usable
+    select * from {{ ref('stg_platform__enrollments') }}
     where quarantine_reason is null
     {% if is_incremental() %}
         and (
@@ -128,13 +139,7 @@ enrollments as (
             or user_id in (select touched_users.user_id from touched_users)
             or tenant_id in (select landed_tenants.id from landed_tenants)
             or course_id in (select landed_courses.course_id from landed_courses)
-            or exists (
-                select 1
-                from landed_activity
-                where
-                    landed_activity.user_id = usable.user_id
-                    and landed_activity.course_id = usable.course_id
-            )
+            or enrollment_id in (select active_enrollments.enrollment_id from active_enrollments)
             or enrollment_id in (select changed_purchases.enrollment_id from changed_purchases)
         )
     {% endif %}
