@@ -433,6 +433,15 @@ def purchase_state(warehouse: Path, payment_id: int, enrollment_id: int) -> tupl
     return payments[0], None if paid is None else paid[0]
 
 
+def service_orders(warehouse: Path, order_id: int) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from core.fct_service_orders where order_id = ?", [order_id]
+        ).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
 def hold_an_orphan_until_its_user_lands(
     tmp_path: Path, source: str, settings: WarehouseSettings, target: Path
 ) -> None:
@@ -440,7 +449,8 @@ def hold_an_orphan_until_its_user_lands(
     (the user was created in between). That row is quarantined as an orphan, counted, and never
     dropped: once its user lands, the next incremental build adds it to the fact and to its
     user's course counts, though its id is below the highest one already built. The same holds
-    for the user's enrollments and payment, which do not land again with the user."""
+    for the user's enrollments, payment and service order, which do not land again with the
+    user."""
     warehouse = settings.warehouse_path
     database = Path(source.removeprefix("sqlite:///"))
     with sqlite3.connect(database) as con:
@@ -492,11 +502,20 @@ def hold_an_orphan_until_its_user_lands(
             "'succeeded', max(created_at), max(updated_at) from payments",
             (payment, tenant, late_user, course, enrollment),
         )
+        order = con.execute("select max(id) + 1 from field_service_orders").fetchone()[0]
+        con.execute(
+            "insert into field_service_orders (id, tenant_id, customer_id, provider_id, "
+            "service_type, region, status, quoted_amount, currency, metadata, requested_at, "
+            "updated_at) select ?, ?, ?, min(provider_id), 'cleaning', 'west', 'requested', "
+            "120.00, 'USD', '{}', max(requested_at), max(updated_at) from field_service_orders",
+            (order, tenant, late_user),
+        )
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
     held = transform(settings, incremental=True, target_path=target, quiet=True)
     assert held.success, held.failures
     assert purchase_state(warehouse, payment, enrollment) == (0, None)
     assert purchase_state(warehouse, payment, enrollment + 1)[1] is None
+    assert service_orders(warehouse, order) == 0
     before = activity_state(warehouse, orphan, late_user, course)
     assert before["in_fact"] == 0
     assert before["quarantined"] == [("orphan",)]
@@ -517,9 +536,11 @@ def hold_an_orphan_until_its_user_lands(
     landed = transform(settings, incremental=True, target_path=target, quiet=True)
     assert landed.success, landed.failures
     assert "model.platform_warehouse.fct_learning_activity" in landed.built
-    # Its enrollments and payment, which did not land again, leave quarantine with it.
+    # Its enrollments, payment and service order, which did not land again, leave quarantine
+    # with it.
     assert purchase_state(warehouse, payment, enrollment) == (1, 25)
     assert purchase_state(warehouse, payment, enrollment + 1)[1] == 0
+    assert service_orders(warehouse, order) == 1
     after = activity_state(warehouse, orphan, late_user, course)
     assert after["in_fact"] == 1
     assert after["quarantined"] == []
