@@ -664,9 +664,7 @@ def move_parents_under_unchanged_rows(
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
     moved = transform(settings, incremental=True, target_path=target, quiet=True)
     assert moved.success, moved.failures
-    assert {"tenants", "courses", "ebooks", "payments", "communities"} <= set(
-        moved.changed_tables
-    )
+    assert {"tenants", "courses", "ebooks", "payments", "communities"} <= set(moved.changed_tables)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         purchases = dict(
             con.execute(
