@@ -15,6 +15,19 @@
     (not ({{ left }} <=> {{ right }}))
 {%- endmacro %}
 
+{#- NULL-safe equality: true when both are NULL or both equal. -#}
+{% macro is_not_distinct(left, right) -%}
+    {{ return(adapter.dispatch('is_not_distinct', 'platform_warehouse')(left, right)) }}
+{%- endmacro %}
+
+{% macro default__is_not_distinct(left, right) -%}
+    ({{ left }} is not distinct from {{ right }})
+{%- endmacro %}
+
+{% macro mysql__is_not_distinct(left, right) -%}
+    ({{ left }} <=> {{ right }})
+{%- endmacro %}
+
 {#- The `key` (a column or a list of columns) of every raw row of `table_name` written by a load that no complete build has
     consumed yet (the loads `warehouse transform` records after each one, in
     `meta.transform_loads`): the rows new or changed since the warehouse was last built. Without
@@ -44,19 +57,33 @@
 {%- endmacro %}
 
 {#- The users whose rows may read differently since the last build: the users that landed, and
-    the accounts sharing a tenant and email with any version, old or new, of one that landed:
-    their person may have moved (when a canonical account changes its email, its duplicates
-    become people of their own without their own rows changing). A model calling it declares
-    `-- depends_on: {{ ref('snap_platform__users') }}`, so the snapshot holds the new versions. -#}
+    every account sharing a tenant and email (staging's person: the smallest id per tenant and
+    email) with one that landed, as it is now or as any version of it in the users snapshot was:
+    its person may have moved (when a canonical account changes its email, its duplicates
+    become people of their own without their own rows changing). The current row counts too,
+    for an email change that did not move updated_at and so made no snapshot version. Read
+    from raw, so staging's window over every user is not worked out to find them. A model
+    calling it declares `-- depends_on: {{ ref('snap_platform__users') }}`, so the snapshot
+    holds the new versions. -#}
 {% macro users_touched_since_last_build() -%}
-    select landed.id as user_id
-    from ({{ landed_since_last_build('users') }}) as landed
-    union
-    select users.user_id
-    from {{ ref('stg_platform__users') }} as users
-    inner join {{ ref('snap_platform__users') }} as versions
-        on users.tenant_id = versions.tenant_id and users.email_hash = versions.email_hash
-    where versions.user_id in ({{ landed_since_last_build('users') }})
+    select users.id as user_id
+    from {{ source('platform', 'users') }} as users
+    inner join (
+        select
+            landed.tenant_id,
+            landed.email_hash
+        from {{ source('platform', 'users') }} as landed
+        where landed.id in ({{ landed_since_last_build('users') }})
+        union
+        select
+            versions.tenant_id,
+            versions.email_hash
+        from {{ ref('snap_platform__users') }} as versions
+        where versions.user_id in ({{ landed_since_last_build('users') }})
+    ) as emails
+        on
+            {{ is_not_distinct('users.tenant_id', 'emails.tenant_id') }}
+            and {{ is_not_distinct('users.email_hash', 'emails.email_hash') }}
 {%- endmacro %}
 
 {#- The payments whose converted row may read differently since the last build: those that

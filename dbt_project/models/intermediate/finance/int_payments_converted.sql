@@ -18,7 +18,6 @@
     )
 }}
 -- depends_on: {{ ref('snap_platform__users') }}
--- depends_on: {{ ref('stg_platform__users') }}
 with
 
 {% if is_incremental() %}

@@ -17,7 +17,6 @@
     )
 }}
 -- depends_on: {{ ref('snap_platform__users') }}
--- depends_on: {{ ref('stg_platform__users') }}
 -- Grain: one row per community event: a post written, a member joining, a member leaving.
 -- Incremental: a run rebuilds the events of the posts and memberships that landed since the
 -- last build, and of the users (users_touched_since_last_build: person), communities and

@@ -12,7 +12,6 @@
     )
 }}
 -- depends_on: {{ ref('snap_platform__users') }}
--- depends_on: {{ ref('stg_platform__users') }}
 -- Grain: one row per usable enrollment, accumulating its milestones (enrolled, first and last
 -- activity, completed) and its purchase. Its activity comes pre-aggregated per user and course
 -- (int_course_activity_aggregated, incremental).

@@ -16,7 +16,6 @@
 -- (new and changed payments and refunds, a person's new SCD2 version, a tenant's new time
 -- zone), and deletes the payments that are no longer usable; --full-refresh rebuilds all.
 -- depends_on: {{ ref('snap_platform__users') }}
--- depends_on: {{ ref('stg_platform__users') }}
 with
 {% if is_incremental() %}
 -- The payments to rebuild, found in SQL (a semi-join below), so their ids never travel through

@@ -12,7 +12,6 @@
     )
 }}
 -- depends_on: {{ ref('snap_platform__users') }}
--- depends_on: {{ ref('stg_platform__users') }}
 -- Grain: one row per usable field-service order, accumulating request -> match -> completion
 -- (or cancellation) with the lags between milestones in hours. Quoted amounts convert at the
 -- rate of the request's UTC date.
