@@ -17,8 +17,9 @@
 -- (int_course_activity_aggregated, incremental).
 -- Incremental, by what landed rather than by updated_at (a stale cursor: progress updates do not
 -- bump it). A run rebuilds the enrollments that landed since the last build or are marked
--- deleted in the source (a mark keeps the row's load id); those of the users, tenants and
--- courses that landed (person, tenant, time zone, price); those with activity that landed; and
+-- deleted in the source (a mark keeps the row's load id); those of the users that landed and of
+-- the accounts sharing their email (users_touched_since_last_build: person), and of the tenants
+-- and courses that landed (time zone, price); those with activity that landed; and
 -- those whose purchase differs from the stored one (a payment or refund landed or moved). The
 -- post-hook deletes the enrollments no longer usable.
 with
@@ -103,28 +104,35 @@ purchases as (
 ),
 
 {% if is_incremental() %}
+stored_purchases as (
+    select
+        enrollment_id,
+        payment_id,
+        paid_amount_usd,
+        net_paid_amount_usd
+    from {{ this }}
+    where payment_id is not null
+),
+
 -- The enrollments whose purchase differs from the stored one: every payment and refund of an
 -- enrollment adds up to it, so comparing the sums catches a payment or refund that landed,
--- changed or moved to another enrollment.
+-- changed or moved to another enrollment (a purchase gone, a purchase new, or different).
 changed_purchases as (
-    select coalesce(purchases.enrollment_id, stored.enrollment_id) as enrollment_id
-    from purchases
-    full outer join (
-        select
-            enrollment_id,
-            payment_id,
-            paid_amount_usd,
-            net_paid_amount_usd
-        from {{ this }}
-        where payment_id is not null
-    ) as stored
-        on purchases.enrollment_id = stored.enrollment_id
+    select stored_purchases.enrollment_id
+    from stored_purchases
     where
-        purchases.enrollment_id is null
-        or stored.enrollment_id is null
-        or {{ is_distinct('purchases.payment_id', 'stored.payment_id') }}
-        or {{ is_distinct('coalesce(purchases.paid_amount_usd, 0)', 'stored.paid_amount_usd') }}
-        or {{ is_distinct('coalesce(purchases.net_paid_amount_usd, 0)', 'stored.net_paid_amount_usd') }}
+        stored_purchases.enrollment_id not in (select purchases.enrollment_id from purchases)
+    union
+    select purchases.enrollment_id
+    from purchases
+    left join stored_purchases on purchases.enrollment_id = stored_purchases.enrollment_id
+    where
+        stored_purchases.enrollment_id is null
+        or {{ is_distinct('purchases.payment_id', 'stored_purchases.payment_id') }}
+        or {{ is_distinct('coalesce(purchases.paid_amount_usd, 0)', 'stored_purchases.paid_amount_usd') }}
+        or {{ is_distinct(
+            'coalesce(purchases.net_paid_amount_usd, 0)', 'stored_purchases.net_paid_amount_usd'
+        ) }}
 ),
 
 {% endif %}
