@@ -114,7 +114,8 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     hold_an_orphan_until_its_user_lands(tmp_path, source, settings, target)
     # A canonical account changes its email: its duplicate becomes a person of its own.
     part_a_duplicate_from_its_person(tmp_path, source, settings, target)
-    # A tenant, a course, an ebook and a payment change under rows that did not land.
+    # A tenant, a course, an ebook, a payment, a community and a membership change under rows
+    # that did not land.
     move_parents_under_unchanged_rows(tmp_path, source, settings, target)
     activity_before = totals(warehouse)[2]
 
