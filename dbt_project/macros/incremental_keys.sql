@@ -61,7 +61,8 @@
     email) with one that landed, as it is now or as any version of it in the users snapshot was:
     its person may have moved (when a canonical account changes its email, its duplicates
     become people of their own without their own rows changing). The current row counts too,
-    for an email change that did not move updated_at and so made no snapshot version. Read
+    for a row that landed without a snapshot version: one whose updated_at did not move, which
+    only a full re-extract lands (reconcile compares users by key, not by content). Read
     from raw, so staging's window over every user is not worked out to find them. A model
     calling it declares `-- depends_on: {{ ref('snap_platform__users') }}`, so the snapshot
     holds the new versions. -#}

@@ -434,7 +434,8 @@ def purchase_state(warehouse: Path, payment_id: int, enrollment_id: int) -> tupl
     return payments[0], None if paid is None else paid[0]
 
 
-def service_orders(warehouse: Path, order_id: int) -> int:
+def service_order_rows(warehouse: Path, order_id: int) -> int:
+    """How many rows fct_service_orders holds for the order."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         found = con.execute(
             "select count(*) from core.fct_service_orders where order_id = ?", [order_id]
@@ -516,7 +517,7 @@ def hold_an_orphan_until_its_user_lands(
     assert held.success, held.failures
     assert purchase_state(warehouse, payment, enrollment) == (0, None)
     assert purchase_state(warehouse, payment, enrollment + 1)[1] is None
-    assert service_orders(warehouse, order) == 0
+    assert service_order_rows(warehouse, order) == 0
     before = activity_state(warehouse, orphan, late_user, course)
     assert before["in_fact"] == 0
     assert before["quarantined"] == [("orphan",)]
@@ -541,7 +542,7 @@ def hold_an_orphan_until_its_user_lands(
     # with it.
     assert purchase_state(warehouse, payment, enrollment) == (1, 25)
     assert purchase_state(warehouse, payment, enrollment + 1)[1] == 0
-    assert service_orders(warehouse, order) == 1
+    assert service_order_rows(warehouse, order) == 1
     after = activity_state(warehouse, orphan, late_user, course)
     assert after["in_fact"] == 1
     assert after["quarantined"] == []

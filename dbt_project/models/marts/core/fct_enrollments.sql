@@ -48,7 +48,7 @@ landed_courses as (
 ),
 
 -- The enrollments of the users and courses with activity that landed.
-active_enrollments as (
+enrollments_with_landed_activity as (
     select enrollments.id as enrollment_id
     from {{ source('platform', 'enrollments') }} as enrollments
     inner join (
@@ -146,7 +146,10 @@ enrollments as (
             or user_id in (select touched_users.user_id from touched_users)
             or tenant_id in (select landed_tenants.id from landed_tenants)
             or course_id in (select landed_courses.course_id from landed_courses)
-            or enrollment_id in (select active_enrollments.enrollment_id from active_enrollments)
+            or enrollment_id in (
+                select enrollments_with_landed_activity.enrollment_id
+                from enrollments_with_landed_activity
+            )
             or enrollment_id in (select changed_purchases.enrollment_id from changed_purchases)
         )
     {% endif %}
