@@ -23,6 +23,11 @@ WRITER_POOL = "warehouse_writer"
 EXTRACT_MODE_TAG = "warehouse/extract_mode"
 #: Run tag of runs whose alerts their launcher sends itself (``warehouse run``): sensors skip them.
 SELF_ALERTING_TAG = "warehouse/self_alerting"
+#: Run tag telling the dbt step what to build: ``changed`` (only what the warehouse does not
+#: hold current) or ``all`` (the default).
+BUILD_TAG = "warehouse/dbt_build"
+#: Run tag with the metrics' as-of time (ISO UTC) for dbt's ``as_of`` var.
+AS_OF_TAG = "warehouse/as_of"
 #: Run tag asking the dbt step for ``--full-refresh``.
 FULL_REFRESH_TAG = "warehouse/dbt_full_refresh"
 #: Run tag naming a file the dbt step appends dbt's console output to, instead of stdout
@@ -65,11 +70,6 @@ class OrchestrationSettings(BaseSettings):
     dbt_target_dir: Path = Field(
         default_factory=lambda: PROJECT_ROOT / "dbt_project" / "target",
         description="dbt's artefacts (manifest, run results) for the Dagster definitions.",
-    )
-    dbt_column_lineage: bool = Field(
-        default=True,
-        description="After a dbt build, attach column schemas and column-level lineage "
-        "(sqlglot) to the models; off saves a few seconds per run.",
     )
     dagster_home: Path = Field(
         default_factory=lambda: PROJECT_ROOT / ".dagster_home",

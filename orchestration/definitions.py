@@ -5,14 +5,34 @@ call :func:`build_definitions` with their own settings. Settings are resolved wh
 definitions load, never at import.
 """
 
+from collections.abc import Iterable
+
 import dagster as dg
 
 from ingestion.settings import WarehouseSettings
+from orchestration.check_ledger import GateVerdict, gate
 from orchestration.config import OrchestrationSettings
 from orchestration.defs import automation, ingestion, quality, serving, transform
-from orchestration.defs.quality import RECONCILIATION
+from orchestration.defs.quality import RAW_SUITE, RECONCILIATION
 from orchestration.keys import raw_key
 from orchestration.serving.settings import ServingSettings
+
+
+def required_checks(definitions: Iterable[dg.Definitions]) -> list[str]:
+    """The checks every publication needs a current, passing verdict from: each blocking
+    check, but reconciliation, which judges the source and runs nightly only."""
+    specs: list[dg.AssetCheckSpec] = []
+    for defs in definitions:
+        for asset in defs.assets or []:
+            if isinstance(asset, dg.AssetsDefinition):
+                specs += asset.check_specs
+        for checks in defs.asset_checks or []:
+            specs += checks.check_specs
+    return sorted(
+        spec.key.to_user_string()
+        for spec in specs
+        if spec.blocking and spec.name != RECONCILIATION
+    )
 
 
 def build_definitions(
@@ -30,21 +50,36 @@ def build_definitions(
     serving_settings = serving_settings or ServingSettings(
         data_dir=warehouse.data_dir, dbt_target_dir=orchestration.dbt_target_dir
     )
-    transform_defs, marts, staging = transform.build_defs(
-        warehouse, orchestration.dbt_target_dir, orchestration.dbt_column_lineage
-    )
+    transform_defs, marts, staging = transform.build_defs(warehouse, orchestration.dbt_target_dir)
+    project = transform.dbt_project(orchestration.dbt_target_dir)
     ingestion_defs = ingestion.build_defs(warehouse)
-    reconciliation = [
-        dg.AssetCheckKey(raw_key(name), RECONCILIATION) for name in ingestion.extracted_tables()
-    ]
-    served = transform.served_model_keys(transform.dbt_project(orchestration.dbt_target_dir))
+    quality_defs = quality.build_defs(
+        warehouse, orchestration, marts, staging, project.manifest_path
+    )
+    tables = ingestion.extracted_tables()
+    reconciliation = [dg.AssetCheckKey(raw_key(name), RECONCILIATION) for name in tables]
+    raw_suites = [dg.AssetCheckKey(raw_key(name), RAW_SUITE) for name in tables]
+    (dbt,) = [a for a in transform_defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    served = transform.served_model_keys(project)
+    required = required_checks([transform_defs, quality_defs])
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
-        quality.build_defs(warehouse, orchestration, marts, staging),
-        serving.build_defs(served, serving_settings),
-        automation.build_defs(orchestration, reconciliation),
+        quality_defs,
+        serving.build_defs(served, serving_settings, required, project.manifest_path),
+        automation.build_defs(orchestration, reconciliation, dbt, raw_suites),
     )
+
+
+def publication_gate(
+    warehouse: WarehouseSettings, orchestration: OrchestrationSettings
+) -> GateVerdict:
+    """The gate ``warehouse publish`` asks: the publish step's, on the same required checks."""
+    transform_defs, marts, staging = transform.build_defs(warehouse, orchestration.dbt_target_dir)
+    manifest = transform.dbt_project(orchestration.dbt_target_dir).manifest_path
+    quality_defs = quality.build_defs(warehouse, orchestration, marts, staging, manifest)
+    required = required_checks([transform_defs, quality_defs])
+    return gate(warehouse.warehouse_path, manifest, required)
 
 
 @dg.definitions

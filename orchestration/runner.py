@@ -9,10 +9,10 @@ checks and a failed run are alerted exactly as the sensors would.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.events import DagsterEventType
 
 from ingestion.settings import WarehouseSettings
 from orchestration.alerting import Alert, send_alert
@@ -60,10 +60,9 @@ class RunSummary:
 
 
 def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> RunSummary:
-    """A run's summary from its event log; steps of the plan that never started were blocked
+    """A run's summary from its event log; steps of the job that never started were blocked
     by a failure upstream (a failed step or a failed ERROR check)."""
-    from dagster._core.execution.api import create_execution_plan
-
+    DagsterEventType = dg.DagsterEventType
     summary = RunSummary(result.run_id, job, result.success, seconds)
     started: set[str] = set()
     for event in result.all_events:
@@ -100,8 +99,8 @@ def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> Ru
         elif kind == DagsterEventType.STEP_FAILURE and summary.failure is None:
             error = data.error  # type: ignore[union-attr]
             summary.failure = f"{event.step_key}: {error.message.strip() if error else 'failed'}"
-    plan = create_execution_plan(result.job_def, run_config=result.dagster_run.run_config)
-    summary.skipped_steps = sorted(set(plan.step_keys_to_execute) - started)
+    steps = {node.name for node in result.job_def.nodes_in_topological_order}
+    summary.skipped_steps = sorted(steps - started)
     return summary
 
 
@@ -133,6 +132,12 @@ def run_alerts(summary: RunSummary) -> list[Alert]:
     return alerts
 
 
+#: The code location ``workspace.yaml`` names and the repository ``@dg.definitions`` makes:
+#: the UI lists a job's runs by this label, so runs started here show in its run history.
+CODE_LOCATION = "warehouse"
+REPOSITORY_LABEL = {".dagster/repository": f"__repository__@{CODE_LOCATION}"}
+
+
 def run_job(
     job: str,
     warehouse: WarehouseSettings,
@@ -142,10 +147,11 @@ def run_job(
     log_level: str = "WARNING",
     definitions: dg.Definitions | None = None,
     tags: dict[str, str] | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
 ) -> RunSummary:
     """Execute ``job`` in-process on ``instance`` (default: DAGSTER_HOME's) and summarise it;
     ``definitions`` default to the project's, bound to the two settings; ``tags`` are added
-    to the run's."""
+    to the run's; ``asset_selection`` runs that subset of the job."""
     from orchestration.definitions import build_definitions
     from orchestration.instance import prepare_dagster_home
 
@@ -161,7 +167,12 @@ def run_job(
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             instance=active,
             raise_on_error=False,
-            tags={**({SELF_ALERTING_TAG: "true"} if alert else {}), **(tags or {})} or None,
+            tags={
+                **REPOSITORY_LABEL,
+                **({SELF_ALERTING_TAG: "true"} if alert else {}),
+                **(tags or {}),
+            },
+            asset_selection=asset_selection,
         )
     finally:
         if owned:

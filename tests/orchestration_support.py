@@ -50,7 +50,6 @@ def orchestration_settings(
         "gx_site_dir": root / "gx_site",
         "dbt_target_dir": dbt_target,
         "dagster_home": root / "dagster_home",
-        "dbt_column_lineage": False,
         "timezone": "Europe/Berlin",
     }
     values.update(overrides)

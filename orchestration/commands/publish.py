@@ -19,20 +19,9 @@ ServingOption = Annotated[
         show_default=False,
     ),
 ]
-ChecksOption = Annotated[
-    Path | None,
-    typer.Option(
-        envvar="WAREHOUSE_CHECKS_PATH",
-        help="Check results: the orchestration layer's checks.json or dbt's run_results.json. "
-        "Default: data/checks.json.",
-        show_default=False,
-    ),
-]
 
 
-def serving_settings(
-    serving: Path | None, pg_url: str | None, keep: int | None, checks: Path | None
-):
+def serving_settings(serving: Path | None, pg_url: str | None, keep: int | None):
     """ServingSettings from flags, falling back to WAREHOUSE_* environment variables."""
     from orchestration.serving.settings import ServingSettings
 
@@ -43,8 +32,6 @@ def serving_settings(
         overrides["pg_url"] = pg_url
     if keep:
         overrides["serving_keep"] = keep
-    if checks:
-        overrides["checks_path"] = checks
     return ServingSettings(**overrides)
 
 
@@ -62,7 +49,6 @@ def publish(
             show_default=False,
         ),
     ] = None,
-    checks: ChecksOption = None,
     keep: Annotated[int | None, typer.Option(help="Published versions kept. Default 5.")] = None,
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Serve the previous published version again.")
@@ -71,13 +57,16 @@ def publish(
         bool, typer.Option("--list", help="List the kept versions and which one is served.")
     ] = False,
 ) -> None:
-    """Publish the marts, dims and facts if every gating check passed (write-audit-publish)."""
-    from orchestration.serving.checks import PublishBlocked, load_check_results
-    from orchestration.serving.publish import AuditFailed, publish_warehouse
+    """Publish the marts, dims and facts if every required check passed on the warehouse as it
+    is now (write-audit-publish); otherwise say why, in one line, and publish nothing."""
+    from orchestration.config import OrchestrationSettings
+    from orchestration.definitions import publication_gate
+    from orchestration.serving.checks import PublishBlocked
+    from orchestration.serving.publish import AuditFailed, publish_warehouse, served_state
     from orchestration.serving.publish import rollback as run_rollback
 
     settings = build_settings(source, warehouse)  # publishing reads the warehouse, never the source
-    serving_conf = serving_settings(serving, pg_url, keep, checks)
+    serving_conf = serving_settings(serving, pg_url, keep)
     if list_versions:
         print_versions(serving_conf)
         return
@@ -86,8 +75,15 @@ def publish(
             result = run_rollback(serving_conf)
             console.print(f"Rolled back {result.rolled_back_from} -> {result.version}")
         else:
-            summary = load_check_results(serving_conf.resolved_checks_path)
-            console.print(f"Gate: {summary.stamp()} ({summary.source})")
+            verdict = publication_gate(settings, OrchestrationSettings())
+            summary = verdict.summary()
+            console.print(f"Gate: {summary.stamp()} on the warehouse as it is now")
+            if not verdict.open:
+                fail(f"not published: {verdict.reason()}")
+            version, published_from = served_state(serving_conf)
+            if version and published_from == summary.state:
+                console.print(f"Version {version} already serves this warehouse: nothing to do.")
+                return
             result = publish_warehouse(settings.warehouse_path, serving_conf, summary)
     except (PublishBlocked, AuditFailed, FileNotFoundError, ValueError) as exc:
         fail(str(exc))

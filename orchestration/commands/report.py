@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestration.cli import SourceOption, WarehouseOption, app, console, fail
-from orchestration.commands.publish import ChecksOption, ServingOption
+from orchestration.commands.publish import ServingOption
 
 
 @app.command()
@@ -16,7 +16,6 @@ def report(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
     serving: ServingOption = None,
-    checks: ChecksOption = None,
     checks_passed: Annotated[
         int | None, typer.Option(help="Override: number of checks passed.", show_default=False)
     ] = None,
@@ -37,7 +36,8 @@ def report(
     ] = False,
 ) -> None:
     """Render the self-contained HTML leadership report (KPIs, LTV, instructors, liquidity, quality)."""
-    from orchestration.serving.checks import CheckSummary, PublishBlocked, load_check_results
+    from orchestration.serving.checks import CheckSummary, PublishBlocked
+    from orchestration.serving.publish import served_check_summary
     from orchestration.serving.report.mail import send_report
     from orchestration.serving.report.render import build_report
     from orchestration.serving.settings import ServingSettings
@@ -46,8 +46,6 @@ def report(
     overrides: dict[str, Any] = {}
     if serving:
         overrides["serving_path"] = serving
-    if checks:
-        overrides["checks_path"] = checks
     if out_dir:
         overrides["report_dir"] = out_dir
     settings = ServingSettings(**overrides)
@@ -55,9 +53,9 @@ def report(
         summary = CheckSummary(passed=checks_passed or 0, failed=checks_failed or 0)
     else:
         try:
-            summary = load_check_results(settings.resolved_checks_path)
+            summary = served_check_summary(settings)  # the served version's own stamp
         except PublishBlocked as exc:
-            fail(f"{exc} (or pass --checks-passed/--checks-failed)")
+            fail(str(exc))
     if not settings.resolved_serving_path.exists():
         fail(f"no serving file at {settings.resolved_serving_path}: run `warehouse publish` first")
     try:

@@ -115,9 +115,9 @@ def materialization(
     instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey
 ) -> dict[str, object] | None:
     """The metadata values of ``key``'s materialization in ``run_id``, if it materialized."""
-    from dagster._core.events import DagsterEventType
+    import dagster as dg
 
-    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
         event = entry.dagster_event
         if event is None or event.asset_key != key:
             continue
@@ -130,6 +130,12 @@ def print_publish(published: dict[str, object] | None) -> None:
     """Where the audited marts were published and how long each publish step took."""
     if published is None:
         console.print("Not published: the previously served version (if any) is still served.")
+        return
+    if published.get("unchanged"):
+        console.print(
+            f"Version {published['version']} already serves this warehouse state "
+            f"({published['checks']}): nothing to publish"
+        )
         return
     console.print(
         f"Published version {published['version']} ({published['tables']} tables, "

@@ -1,4 +1,9 @@
-"""``warehouse transform``: build the dbt project (staging, star schema, marts) and its tests."""
+"""``warehouse transform``: the dbt build (staging, star schema, marts) and its checks.
+
+It runs the Dagster ``transform`` job in this process, the same dbt asset the hourly job
+runs: one code path for the CLI, the schedule and the bench. The run is recorded in
+DAGSTER_HOME, so it shows in the job's run history in the UI.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ def transform(
         bool,
         typer.Option(
             "--incremental",
-            help="Build only the tables downstream of raw tables whose loads changed rows since "
-            "the last build, and the nodes whose code changed; their data tests run in one query.",
+            help="Build only what the warehouse does not hold current: nodes whose code, "
+            "inputs or tests changed since their last build, with everything downstream.",
         ),
     ] = False,
     full_refresh: Annotated[
@@ -38,32 +43,53 @@ def transform(
         ),
     ] = None,
 ) -> None:
-    """Run `dbt build` (seeds, snapshots, models and every dbt test) on the warehouse."""
-    from orchestration.transformation import TransformError
-    from orchestration.transformation import transform as run_transform
+    """Run `dbt build` (seeds, snapshots, models, every dbt test) and the checks on the models,
+    through the Dagster `transform` job."""
+    import dagster as dg
+
+    from orchestration.commands.run import print_summary
+    from orchestration.config import (
+        AS_OF_TAG,
+        BUILD_TAG,
+        DBT_LOG_TAG,
+        FULL_REFRESH_TAG,
+        OrchestrationSettings,
+    )
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.transform import dbt_asset_keys
+    from orchestration.instance import prepare_dagster_home
+    from orchestration.runner import run_job
 
     settings = build_settings(source, warehouse)
-    try:
-        result = run_transform(
+    if not settings.warehouse_path.exists():
+        fail(f"warehouse {settings.warehouse_path} does not exist: run `warehouse extract` first")
+    if incremental and (full_refresh or select):
+        fail("--incremental picks its own selection: no --full-refresh or --select with it")
+    orchestration = OrchestrationSettings()
+    prepare_dagster_home(orchestration)
+    definitions = build_definitions(settings, orchestration)
+    selection = None
+    if select:
+        selection = dbt_asset_keys(definitions, " ".join(select))
+        if not selection:
+            fail(f"--select {' '.join(select)} matches no dbt model, seed or snapshot")
+    dbt_log = orchestration.alert_log.parent / "dbt.log"
+    tags = {BUILD_TAG: "changed" if incremental else "all", DBT_LOG_TAG: str(dbt_log)}
+    if full_refresh:
+        tags[FULL_REFRESH_TAG] = "true"
+    if as_of:
+        tags[AS_OF_TAG] = as_of
+    with dg.DagsterInstance.get() as instance:
+        summary = run_job(
+            "transform",
             settings,
-            select=select,
-            full_refresh=full_refresh,
-            incremental=incremental,
-            as_of=as_of,
+            orchestration,
+            instance,
+            definitions=definitions,
+            tags=tags,
+            asset_selection=selection,
         )
-    except TransformError as exc:
-        fail(str(exc))
-        return
-    if result.skipped:
-        console.print(
-            "Nothing to transform: no raw table was loaded and no model changed since the last build."
-        )
-        return
-    if result.changed_tables is not None:
-        console.print(f"Changed since the last transform: {', '.join(result.changed_tables)}")
-    summary = ", ".join(f"{status}={count}" for status, count in sorted(result.statuses.items()))
-    console.print(f"dbt build on {settings.warehouse_path}: {summary} in {result.seconds:.1f} s")
-    if not result.success:
-        for failure in result.failures[:20]:
-            console.print(f"  {failure}")
-        fail("dbt build failed")
+    print_summary(summary, orchestration, summary.seconds)
+    console.print(f"dbt's output: {dbt_log}")
+    if not summary.success:
+        fail(f"transform failed: {summary.failure or 'a blocking check failed'}")

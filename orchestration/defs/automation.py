@@ -6,7 +6,9 @@
 - ``reconcile``: observe, reconcile extraction (hard deletes, stale cursors), full
   dbt build, every check including reconciliation, publish;
 - ``report``: render (and email) the leadership report from the published serving
-  file. Neither of the other jobs renders it: leadership gets one report a week.
+  file. Neither of the other jobs renders it: leadership gets one report a week;
+- ``transform`` (``warehouse transform``): the raw contract suites, the dbt build and the
+  checks on what it builds, without extracting or publishing.
 
 Runs that open the warehouse carry ``warehouse/writer`` (DuckDB refuses even a reader
 while another process writes): the run queue admits one at a time (``dagster.yaml``),
@@ -17,15 +19,15 @@ queue behind writers. Alerts go to the webhook and the
 local alert log for every failed run and every failed check.
 """
 
+import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._core.events import DagsterEventType
-from dagster._utils.warnings import disable_dagster_warnings
 
 from orchestration.alerting import Alert, send_alert
 from orchestration.config import (
+    BUILD_TAG,
     EXTRACT_MODE_TAG,
     FULL_REFRESH_TAG,
     SELF_ALERTING_TAG,
@@ -39,7 +41,8 @@ WRITER_TAGS = {WRITER_TAG: "true"}
 
 def _everything() -> dg.AssetSelection:
     """Every asset, the observable source tables included (a beta flag: no warning each load)."""
-    with disable_dagster_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.AssetSelection.all(include_sources=True)
 
 
@@ -48,29 +51,47 @@ def _built() -> dg.AssetSelection:
     return _everything() - dg.AssetSelection.assets(REPORT_KEY)
 
 
-def incremental_job(reconciliation: Sequence[dg.AssetCheckKey]) -> UnresolvedAssetJobDefinition:
-    """Hourly: observe, extract what changed, build, check, publish."""
+# define_asset_job's return type is not exported by dagster: jobs are typed Any here.
+def incremental_job(reconciliation: Sequence[dg.AssetCheckKey]) -> Any:
+    """Hourly: observe, extract what changed, build what is not current, check, publish."""
     return dg.define_asset_job(
         "incremental",
         selection=_built() - dg.AssetSelection.checks(*reconciliation),
-        description="Observe the source, extract incrementally, build the models, run the "
-        "checks, publish when every ERROR check passed.",
-        tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental"},
+        description="Observe the source, extract incrementally, build the models the warehouse "
+        "does not hold current, run the checks of what changed, publish when every required "
+        "check passed on the warehouse as it is.",
+        tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental", BUILD_TAG: "changed"},
     )
 
 
-def reconcile_job() -> UnresolvedAssetJobDefinition:
+def reconcile_job() -> Any:
     """Nightly: reconcile extraction, full build, every check, publish."""
     return dg.define_asset_job(
         "reconcile",
         selection=_built(),
         description="Reconcile extraction (hard deletes, stale cursors), full dbt build, "
         "every check including source reconciliation, publish when every ERROR check passed.",
-        tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "reconcile", FULL_REFRESH_TAG: "true"},
+        tags={
+            **WRITER_TAGS,
+            EXTRACT_MODE_TAG: "reconcile",
+            BUILD_TAG: "all",
+            FULL_REFRESH_TAG: "true",
+        },
     )
 
 
-def report_job() -> UnresolvedAssetJobDefinition:
+def transform_job(dbt: dg.AssetsDefinition, raw_suites: Sequence[dg.AssetCheckKey]) -> Any:
+    """``warehouse transform``: raw contract suites, dbt build, the checks of what it built."""
+    return dg.define_asset_job(
+        "transform",
+        selection=dg.AssetSelection.assets(dbt) | dg.AssetSelection.checks(*raw_suites),
+        description="The raw contract suites, the dbt build (everything, or what changed) and "
+        "the checks on the models; no extract, no publication.",
+        tags=WRITER_TAGS,
+    )
+
+
+def report_job() -> Any:
     """Weekly: the leadership report from the published serving file."""
     return dg.define_asset_job(
         "report",
@@ -81,9 +102,7 @@ def report_job() -> UnresolvedAssetJobDefinition:
     )
 
 
-def schedules(
-    jobs: Iterable[UnresolvedAssetJobDefinition], settings: OrchestrationSettings
-) -> list[dg.ScheduleDefinition]:
+def schedules(jobs: Iterable[Any], settings: OrchestrationSettings) -> list[dg.ScheduleDefinition]:
     """One schedule per job, cron and time zone from the settings."""
     crons = {
         "incremental": settings.incremental_cron,
@@ -104,6 +123,7 @@ def schedules(
             default_status=status,
         )
         for job in jobs
+        if job.name in crons
     ]
 
 
@@ -142,7 +162,7 @@ def check_failure_alert(
 def failed_check_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[Alert]:
     """One alert per asset check that failed in ``run`` (read from the run's own events, which
     works on every event storage, run-sharded SQLite included)."""
-    records = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    records = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     alerts = []
     for entry in records:
         evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
@@ -190,9 +210,16 @@ def alert_sensors(settings: OrchestrationSettings) -> list[dg.SensorDefinition]:
 def build_defs(
     settings: OrchestrationSettings,
     reconciliation_checks: Sequence[dg.AssetCheckKey],
+    dbt: dg.AssetsDefinition,
+    raw_suites: Sequence[dg.AssetCheckKey],
 ) -> dg.Definitions:
     """Jobs, schedules and sensors; every job runs in one process (DuckDB has one writer)."""
-    jobs = [incremental_job(reconciliation_checks), reconcile_job(), report_job()]
+    jobs = [
+        incremental_job(reconciliation_checks),
+        reconcile_job(),
+        report_job(),
+        transform_job(dbt, raw_suites),
+    ]
     return dg.Definitions(
         jobs=jobs,
         schedules=schedules(jobs, settings),

@@ -9,14 +9,13 @@ step runs ``ingestion.pipeline.run_extract``, the same code as ``warehouse extra
 in the mode the run's ``warehouse/extract_mode`` tag asks for.
 """
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from dagster._utils.warnings import disable_dagster_warnings
-from dagster_dlt import DagsterDltTranslator
-from dagster_dlt.asset_decorator import build_dlt_asset_specs
+from dagster_dlt import DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion.pipeline import (
@@ -68,7 +67,8 @@ def _observe_source(
 
 
 # multi_observable_source_asset is a beta API: no BetaWarning on every load of the project.
-with disable_dagster_warnings():
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
     observe_source = dg.multi_observable_source_asset(
         specs=source_specs(), can_subset=True, name="observe_source"
     )(_observe_source)

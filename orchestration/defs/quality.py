@@ -3,6 +3,12 @@
 Every check opens the DuckDB file, so every check step is in the ``warehouse_writer`` pool
 too: DuckDB refuses a reader while another process writes.
 
+Every verdict goes to the ledger (``orchestration/check_ledger.py``) with the identity of
+what it judged. A suite whose relation has not changed since its last verdict is not run
+again: its verdict is carried over (``carried_over`` in the metadata), so a run costs the
+checks of what changed. Reconciliation and freshness judge the source and the clock, which
+move on their own, so they always run.
+
 Severity is the contract: an ERROR check is *blocking*, so when it fails nothing
 downstream of its asset runs in that run and the run fails naming the check; a WARN
 check is reported (and alerted) but never blocks.
@@ -18,20 +24,25 @@ check is reported (and alerted) but never blocks.
 - ``mart_rules`` (ERROR) and ``mart_distribution`` (WARN) on the marts (GX, marts.py).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster import AssetCheckExecutionContext
 
 from expectations.marts import mart_suites
 from expectations.raw import raw_suite
 from expectations.validation import Severity, Suite, SuiteOutcome, build_data_docs, run_suite
 from ingestion.settings import WarehouseSettings
+from orchestration.build_state import RAW_PREFIX, Graph, read_facts, relation_identities
+from orchestration.check_ledger import Verdict, read_verdicts, record_verdicts, verdict
 from orchestration.config import WRITER_POOL, OrchestrationSettings
 from orchestration.keys import raw_key
+from orchestration.relations import ModelRelation
 from orchestration.source_catalog import SourceTable, source_tables
 from orchestration.source_db import TableProfile, profile_tables
 from orchestration.warehouse_db import relation_exists, warehouse_connection
@@ -46,19 +57,63 @@ MART_DISTRIBUTION = "mart_distribution"
 _SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
 
 
-@dataclass(frozen=True)
-class ModelRelation:
-    """A dbt model's Dagster key and the DuckDB relation dbt builds it into."""
+class CheckLedger:
+    """A check step's view of the ledger: what each relation holds now, the verdicts so far,
+    and the verdicts this step adds (written by ``save``)."""
 
-    name: str
-    key: dg.AssetKey
-    schema: str
-    table: str
+    def __init__(self, context: AssetCheckExecutionContext, warehouse_path: Path, manifest: Path):
+        self.run_id = context.run.run_id
+        self.warehouse_path = warehouse_path
+        self.graph = Graph.load(manifest)
+        with warehouse_connection(warehouse_path) as con:
+            self.identities = relation_identities(self.graph, read_facts(con))
+            self.verdicts = read_verdicts(con)
+        self.new: list[Verdict] = []
 
-    @property
-    def relation(self) -> str:
-        """``schema.table`` as the GX batch query reads it."""
-        return f"{self.schema}.{self.table}"
+    def carried(self, key: dg.AssetCheckKey) -> dg.AssetCheckResult | None:
+        """The check's last verdict as a result, when it judged what its relations hold now."""
+        found = self.verdicts.get(key.to_user_string())
+        if found is None or not found.is_current(self.identities):
+            return None
+        return dg.AssetCheckResult(
+            asset_key=key.asset_key,
+            check_name=key.name,
+            passed=found.passed,
+            severity=dg.AssetCheckSeverity(found.severity),
+            description=f"carried over from run {found.run_id[:8]}: {found.description}"[:1000],
+            metadata={
+                "carried_over": True,
+                "checked_in_run": found.run_id,
+                "checked_at": str(found.evaluated_at),
+            },
+        )
+
+    def judged(self, result: dg.AssetCheckResult, refs: Sequence[str]) -> dg.AssetCheckResult:
+        """Keep ``result`` (a verdict on ``refs`` as they are now) for the ledger."""
+        severity = result.severity.value if result.severity else "ERROR"
+        self.new.append(
+            verdict(
+                dg.AssetCheckKey(result.asset_key, result.check_name).to_user_string(),  # type: ignore[arg-type]
+                result.asset_key.to_user_string(),  # type: ignore[union-attr]
+                refs,
+                self.identities,
+                passed=result.passed,
+                severity=severity,
+                description=result.description or "",
+                run_id=self.run_id,
+            )
+        )
+        return result
+
+    def save(self) -> None:
+        """Write this step's verdicts."""
+        if self.new:
+            with duckdb.connect(str(self.warehouse_path)) as con:
+                record_verdicts(con, self.new)
+
+
+def _raw_ref(table: str) -> list[str]:
+    return [RAW_PREFIX + table]
 
 
 def _selected_tables(context: AssetCheckExecutionContext, check_name: str) -> list[SourceTable]:
@@ -104,7 +159,7 @@ def _missing_result(
 # -- raw: GX contract suites -------------------------------------------------------------
 
 
-def raw_suite_checks() -> dg.AssetChecksDefinition:
+def raw_suite_checks(manifest: Path) -> dg.AssetChecksDefinition:
     """One blocking GX suite per raw table, evaluated in one step over one connection."""
 
     @dg.multi_asset_check(
@@ -126,18 +181,28 @@ def raw_suite_checks() -> dg.AssetChecksDefinition:
         warehouse: dg.ResourceParam[WarehouseSettings],
         orchestration: dg.ResourceParam[OrchestrationSettings],
     ) -> Iterable[dg.AssetCheckResult]:
-        """Validate each selected raw table against its contract suite (ERROR)."""
+        """Validate each selected raw table against its contract suite (ERROR), unless it has
+        not changed since its last verdict."""
+        ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
+        validated = False
         with warehouse_connection(warehouse.warehouse_path) as con:
             for table in _selected_tables(context, RAW_SUITE):
+                key = raw_key(table.name)
+                carried = ledger.carried(dg.AssetCheckKey(key, RAW_SUITE))
+                if carried is not None:
+                    yield carried
+                    continue
                 suite = raw_suite(table.name, table.columns)
                 if not relation_exists(con, "raw", table.name):
-                    yield _missing_result(
-                        raw_key(table.name), RAW_SUITE, suite.severity, table.raw_relation
-                    )
-                    continue
-                outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
-                yield _suite_result(raw_key(table.name), RAW_SUITE, suite, outcome)
-        build_data_docs(orchestration.gx_site_dir)
+                    result = _missing_result(key, RAW_SUITE, suite.severity, table.raw_relation)
+                else:
+                    outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
+                    result = _suite_result(key, RAW_SUITE, suite, outcome)
+                    validated = True
+                yield ledger.judged(result, _raw_ref(table.name))
+        ledger.save()
+        if validated:
+            build_data_docs(orchestration.gx_site_dir)
 
     return raw_suites
 
@@ -189,7 +254,7 @@ def reconcile(source: TableProfile, raw: RawProfile) -> tuple[bool, str]:
     )
 
 
-def reconciliation_checks() -> dg.AssetChecksDefinition:
+def reconciliation_checks(manifest: Path) -> dg.AssetChecksDefinition:
     """One blocking reconciliation check per raw table: source = raw minus deletions."""
 
     @dg.multi_asset_check(
@@ -212,17 +277,19 @@ def reconciliation_checks() -> dg.AssetChecksDefinition:
         context: AssetCheckExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]
     ) -> Iterable[dg.AssetCheckResult]:
         """Compare each selected table's source profile with raw's (ERROR)."""
+        ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
         tables = _selected_tables(context, RECONCILIATION)
         sources = {p.table: p for p in profile_tables(warehouse.resolved_source_url, tables)}
         with warehouse_connection(warehouse.warehouse_path) as con:
             for table in tables:
                 key = raw_key(table.name)
                 if not relation_exists(con, "raw", table.name):
-                    yield _missing_result(key, RECONCILIATION, Severity.ERROR, table.raw_relation)
+                    missing = _missing_result(key, RECONCILIATION, Severity.ERROR, table.raw_relation)
+                    yield ledger.judged(missing, _raw_ref(table.name))
                     continue
                 source, raw = sources[table.name], profile_raw(con, table)
                 passed, description = reconcile(source, raw)
-                yield dg.AssetCheckResult(
+                yield ledger.judged(dg.AssetCheckResult(
                     asset_key=key,
                     check_name=RECONCILIATION,
                     passed=passed,
@@ -237,7 +304,8 @@ def reconciliation_checks() -> dg.AssetChecksDefinition:
                         "source_money_sum": str(source.money_sum),
                         "raw_money_sum": str(raw.live_money_sum),
                     },
-                )
+                ), _raw_ref(table.name))
+        ledger.save()
 
     return reconciliation
 
@@ -308,7 +376,7 @@ def row_accounting_result(
 
 
 def row_accounting_checks(
-    staging: Mapping[str, ModelRelation],
+    staging: Mapping[str, ModelRelation], manifest: Path
 ) -> list[dg.AssetChecksDefinition]:
     """One blocking check per staging model of an extracted table: raw = used + quarantined."""
     tables = [t for t in source_tables() if t.name in staging]
@@ -334,17 +402,25 @@ def row_accounting_checks(
     def row_accounting(
         context: AssetCheckExecutionContext, warehouse: dg.ResourceParam[WarehouseSettings]
     ) -> Iterable[dg.AssetCheckResult]:
-        """Count each selected table's rows in raw and in staging, by quarantine reason."""
+        """Count each selected table's rows in raw and in staging, by quarantine reason, unless
+        neither changed since the last count."""
+        ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
         selected = {k.asset_key for k in context.selected_asset_check_keys}
         with warehouse_connection(warehouse.warehouse_path) as con:
             for table in tables:
                 model = staging[table.name]
                 if model.key not in selected:
                     continue
-                if not relation_exists(con, model.schema, model.table):
-                    yield _missing_result(model.key, ROW_ACCOUNTING, Severity.ERROR, model.relation)
+                carried = ledger.carried(dg.AssetCheckKey(model.key, ROW_ACCOUNTING))
+                if carried is not None:
+                    yield carried
                     continue
-                yield row_accounting_result(table, model, account_rows(con, table, model))
+                if not relation_exists(con, model.schema, model.table):
+                    result = _missing_result(model.key, ROW_ACCOUNTING, Severity.ERROR, model.relation)
+                else:
+                    result = row_accounting_result(table, model, account_rows(con, table, model))
+                yield ledger.judged(result, [model.unique_id, *_raw_ref(table.name)])
+        ledger.save()
 
     return [row_accounting]
 
@@ -367,7 +443,7 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def freshness_checks() -> dg.AssetChecksDefinition:
+def freshness_checks(manifest: Path) -> dg.AssetChecksDefinition:
     """One WARN freshness check per raw table against ``freshness_sla_hours``."""
 
     @dg.multi_asset_check(
@@ -391,6 +467,7 @@ def freshness_checks() -> dg.AssetChecksDefinition:
         orchestration: dg.ResourceParam[OrchestrationSettings],
     ) -> Iterable[dg.AssetCheckResult]:
         """Age of each selected table's last load and its cursor lag behind the source (WARN)."""
+        ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
         sla = timedelta(hours=orchestration.freshness_sla_hours)
         now = datetime.now(UTC)
         tables = _selected_tables(context, FRESHNESS)
@@ -406,7 +483,7 @@ def freshness_checks() -> dg.AssetChecksDefinition:
                     f"select max({table.cursor}) from {table.raw_relation} "
                     "where _source_deleted_at is null"
                 ).fetchall()[0][0]
-                yield _freshness_result(
+                result = _freshness_result(
                     key,
                     table,
                     sla,
@@ -415,6 +492,8 @@ def freshness_checks() -> dg.AssetChecksDefinition:
                     sources[table.name].max_cursor,
                     raw_max,
                 )
+                yield ledger.judged(result, _raw_ref(table.name))
+        ledger.save()
 
     return freshness
 
@@ -462,7 +541,9 @@ def mart_check_keys(marts: Mapping[str, ModelRelation]) -> list[dg.AssetCheckKey
     ]
 
 
-def mart_checks(marts: Mapping[str, ModelRelation]) -> list[dg.AssetChecksDefinition]:
+def mart_checks(
+    marts: Mapping[str, ModelRelation], manifest: Path
+) -> list[dg.AssetChecksDefinition]:
     """Per mart: a blocking GX rules check (ERROR) and, where defined, a distribution (WARN)."""
     specs = []
     for mart in marts.values():
@@ -485,20 +566,32 @@ def mart_checks(marts: Mapping[str, ModelRelation]) -> list[dg.AssetChecksDefini
         warehouse: dg.ResourceParam[WarehouseSettings],
         orchestration: dg.ResourceParam[OrchestrationSettings],
     ) -> Iterable[dg.AssetCheckResult]:
-        """Validate each selected mart against its rules and distribution suites."""
+        """Validate each selected mart against its rules and distribution suites, unless it
+        was not rebuilt since their last verdict."""
+        ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
         selected = context.selected_asset_check_keys
+        validated = False
         with warehouse_connection(warehouse.warehouse_path) as con:
             for mart in by_key.values():
                 for suite in mart_suites(mart.name):
                     name = MART_RULES if suite.severity is Severity.ERROR else MART_DISTRIBUTION
-                    if dg.AssetCheckKey(mart.key, name) not in selected:
+                    key = dg.AssetCheckKey(mart.key, name)
+                    if key not in selected:
+                        continue
+                    carried = ledger.carried(key)
+                    if carried is not None:
+                        yield carried
                         continue
                     if not relation_exists(con, mart.schema, mart.table):
-                        yield _missing_result(mart.key, name, suite.severity, mart.relation)
-                        continue
-                    outcome = run_suite(suite, con, mart.relation, orchestration.gx_site_dir)
-                    yield _suite_result(mart.key, name, suite, outcome)
-        build_data_docs(orchestration.gx_site_dir)
+                        result = _missing_result(mart.key, name, suite.severity, mart.relation)
+                    else:
+                        outcome = run_suite(suite, con, mart.relation, orchestration.gx_site_dir)
+                        result = _suite_result(mart.key, name, suite, outcome)
+                        validated = True
+                    yield ledger.judged(result, [mart.unique_id])
+        ledger.save()
+        if validated:
+            build_data_docs(orchestration.gx_site_dir)
 
     return [mart_suite_checks]
 
@@ -508,16 +601,18 @@ def build_defs(
     orchestration: OrchestrationSettings,
     marts: Mapping[str, ModelRelation],
     staging: Mapping[str, ModelRelation],
+    manifest: Path,
 ) -> dg.Definitions:
     """Every quality check, bound to the settings they read (``staging``: each extracted
-    table's staging model, by table name)."""
+    table's staging model, by table name; ``manifest``: dbt's, for the identities of what
+    each check judges)."""
     return dg.Definitions(
         asset_checks=[
-            raw_suite_checks(),
-            reconciliation_checks(),
-            *row_accounting_checks(staging),
-            freshness_checks(),
-            *mart_checks(marts),
+            raw_suite_checks(manifest),
+            reconciliation_checks(manifest),
+            *row_accounting_checks(staging, manifest),
+            freshness_checks(manifest),
+            *mart_checks(marts, manifest),
         ],
         resources={"warehouse": warehouse, "orchestration": orchestration},
     )

@@ -2,11 +2,11 @@
 
 - ``serving/publish`` depends on every served model (marts, dimensions, facts). Dagster
   skips it when a blocking (ERROR) check upstream of it failed in the run, and the step
-  itself re-reads every check evaluated in the run and refuses to publish when any
-  ERROR check failed (write-audit-publish: readers never see a half-built or failed
-  build; the previously served version stays). It calls
-  ``orchestration.serving.steps.publish_step`` with the run's check counts and writes
-  them to ``checks.json`` for ``warehouse publish`` and ``warehouse report``.
+  itself asks the ledger's gate (``orchestration/check_ledger.py``): every required check
+  must have a verdict on the warehouse as it is now, and no current ERROR verdict may have
+  failed (write-audit-publish: readers never see a half-built, unchecked or failed build;
+  the previously served version stays). When the served version was published from the
+  same state, nothing is copied again.
 - ``serving/report`` depends on the publication: ``report_step`` renders the dated HTML
   report from the serving file (stamped with the served version's check counts) and
   emails it only when SMTP is configured. Only the weekly ``report`` job (and
@@ -17,18 +17,16 @@ among the steps ready with it (priority -1) so that every check of the run is co
 """
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from pathlib import Path
 
 import dagster as dg
-import duckdb
 from dagster import AssetExecutionContext
-from dagster._core.events import DagsterEventType
 
 from ingestion.settings import WarehouseSettings
+from orchestration.check_ledger import gate
 from orchestration.config import WRITER_POOL
-from orchestration.serving.checks import CheckSummary, PublishBlocked, write_check_results
-from orchestration.serving.publish import METADATA_TABLE, AuditFailed
+from orchestration.serving.checks import PublishBlocked
+from orchestration.serving.publish import AuditFailed, served_check_summary, served_state
 from orchestration.serving.settings import ServingSettings
 
 SERVING_GROUP = "serving"
@@ -38,61 +36,10 @@ REPORT_KEY = dg.AssetKey([SERVING_GROUP, "report"])
 LAST = {"dagster/priority": "-1"}
 
 
-def run_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict[str, Any]]:
-    """Every asset check evaluated so far in ``run_id`` (its last verdict), as
-    ``{"name", "passed", "blocking", "severity", "description"}``; ERROR blocks."""
-    latest: dict[dg.AssetCheckKey, dg.AssetCheckEvaluation] = {}
-    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
-        if isinstance(data, dg.AssetCheckEvaluation):
-            latest[data.asset_check_key] = data
-    return [
-        {
-            "name": f"{key.asset_key.to_user_string()}:{key.name}",
-            "passed": evaluation.passed,
-            "blocking": evaluation.severity == dg.AssetCheckSeverity.ERROR,
-            "severity": evaluation.severity.value,
-            "description": (evaluation.description or "")[:500],
-        }
-        for key, evaluation in sorted(latest.items(), key=lambda item: item[0].to_user_string())
-    ]
-
-
-def summarize_checks(checks: Sequence[dict[str, Any]]) -> CheckSummary:
-    """The gate's counts: passed, failed, and the failed ERROR checks that block."""
-    failed = [c["name"] for c in checks if not c["passed"]]
-    return CheckSummary(
-        passed=len(checks) - len(failed),
-        failed=len(failed),
-        blocking_failures=tuple(c["name"] for c in checks if c["blocking"] and not c["passed"]),
-        failures=tuple(failed),
-    )
-
-
-def served_check_summary(serving: ServingSettings) -> CheckSummary:
-    """The check counts and data time of the version the serving file holds."""
-    path = serving.resolved_serving_path
-    if not path.exists():
-        raise dg.Failure(f"no published version at {path}: run the incremental job first")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        row = con.execute(
-            f"select max(checks_passed), max(checks_failed), max(data_as_of) "
-            f'from "{serving.serving_schema}".{METADATA_TABLE}'
-        ).fetchone()
-    finally:
-        con.close()
-    passed, failed, as_of = row or (0, 0, None)
-    return CheckSummary(
-        passed=int(passed or 0),
-        failed=int(failed or 0),
-        data_as_of=as_of if isinstance(as_of, datetime) else None,
-        source=str(path),
-    )
-
-
-def publish_asset(served: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    """The publication, downstream of every served model."""
+def publish_asset(
+    served: Sequence[dg.AssetKey], required: Sequence[str], manifest: Path
+) -> dg.AssetsDefinition:
+    """The publication, downstream of every served model, gated on the ``required`` checks."""
 
     @dg.asset(
         key=PUBLISH_KEY,
@@ -103,21 +50,34 @@ def publish_asset(served: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         op_tags=LAST,
         description="Write-audit-publish of the marts, dimensions and facts to the read-only "
         "serving DuckDB file (atomic rename) and, when WAREHOUSE_PG_URL is set, PostgreSQL "
-        "(schema swap in one transaction); only when every ERROR check of the run passed.",
+        "(schema swap in one transaction); only when every required check has passed on the "
+        "warehouse as it is.",
     )
     def publish(
         context: AssetExecutionContext,
         warehouse: dg.ResourceParam[WarehouseSettings],
         serving: dg.ResourceParam[ServingSettings],
     ) -> dg.MaterializeResult:
-        """Gate on the run's check verdicts, then publish; a failed ERROR check or a failed
-        audit fails this step and readers keep the previously served version."""
-        checks = run_checks(context.instance, context.run_id)
-        summary = summarize_checks(checks)
-        write_check_results(serving.resolved_checks_path, checks)
+        """Ask the gate, then publish; a failed or missing verdict fails this step and
+        readers keep the previously served version."""
+        verdict = gate(warehouse.warehouse_path, manifest, required)
+        summary = verdict.summary()
         context.log.info(f"Gate: {summary.stamp()}")
-        if not checks:
-            raise dg.Failure("no check ran in this run: nothing vouches for the build")
+        if not verdict.open:
+            raise dg.Failure(f"not published: {verdict.reason()}")
+        served_version, served_from = served_state(serving)
+        if served_version and served_from == summary.state:
+            context.log.info(f"Version {served_version} already serves this warehouse state")
+            return dg.MaterializeResult(
+                metadata={
+                    "version": served_version,
+                    "unchanged": True,
+                    "serving_path": dg.MetadataValue.path(str(serving.resolved_serving_path)),
+                    "checks": summary.stamp(),
+                    "checks_passed": summary.passed,
+                    "checks_failed": summary.failed,
+                }
+            )
         from orchestration.serving.steps import publish_step
 
         try:
@@ -133,6 +93,7 @@ def publish_asset(served: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 "version": result["version"],
+                "unchanged": False,
                 "serving_path": dg.MetadataValue.path(result["serving_path"]),
                 "postgres": result["postgres"],
                 "tables": result["tables"],
@@ -163,7 +124,11 @@ def report(
     email it when SMTP is configured."""
     from orchestration.serving.steps import report_step
 
-    result = report_step(served_check_summary(serving), serving)
+    try:
+        checks = served_check_summary(serving)
+    except PublishBlocked as exc:
+        raise dg.Failure(str(exc)) from exc
+    result = report_step(checks, serving)
     emailed = result["emailed_to"]
     context.log.info(
         f"Report {result['path']} ({result['stamp']}); "
@@ -180,9 +145,14 @@ def report(
     )
 
 
-def build_defs(served: Sequence[dg.AssetKey], serving: ServingSettings) -> dg.Definitions:
-    """The publication and the report, bound to the serving settings."""
+def build_defs(
+    served: Sequence[dg.AssetKey],
+    serving: ServingSettings,
+    required: Sequence[str],
+    manifest: Path,
+) -> dg.Definitions:
+    """The publication (gated on the ``required`` checks) and the report."""
     return dg.Definitions(
-        assets=[publish_asset(served), report],
+        assets=[publish_asset(served, required, manifest), report],
         resources={"serving": serving},
     )

@@ -1,47 +1,75 @@
-"""Transform assets: the dbt project (sources, models, seeds, snapshots, tests).
+"""Transform assets: the dbt project, built by dagster-dbt. This is the only place dbt runs.
 
 dbt sources resolve to the dlt assets' keys (``raw/<table>``), so the graph runs
-source -> raw -> staging -> intermediate -> marts without a gap. dbt tests load as
-asset checks; models get their column schema from the manifest and, after a build,
-row counts and column lineage (dagster-dbt waits for dbt to release the DuckDB file).
+source -> raw -> staging -> intermediate -> marts without a gap; dbt tests load as asset
+checks. The one ``dbt_build`` multi-asset runs ``dbt build`` through ``DbtCliResource`` in
+one of three ways, chosen by the run's ``warehouse/dbt_build`` tag:
+
+- ``changed`` (the hourly job): only what the warehouse does not hold current
+  (``orchestration/build_state.py``: dbt's ``state:modified+`` against the state of the
+  last build, plus every node whose build the warehouse does not hold, whose tests did
+  not pass or whose inputs changed, with everything downstream). Nothing to do means no
+  dbt at all;
+- ``all`` (the default, and ``warehouse transform``): every node;
+- a subset launched by hand in the UI: exactly what was selected.
+
+Every model the run selected but did not rebuild is reported as carried over (metadata
+``warehouse/rebuilt = false``, its data version unchanged) with its tests' verdicts from the
+ledger, so the checks and the publication downstream run and nothing is shown as skipped
+or failed that did not run. After dbt exits, the build state, the tests' verdicts
+(``orchestration/check_ledger.py``) and the row counts are recorded.
 """
 
 import json
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster import AssetExecutionContext
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
     DbtProject,
+    build_dbt_asset_selection,
     dbt_assets,
 )
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
+from orchestration.build_state import (
+    BuildState,
+    Graph,
+    NodeOutcome,
+    Plan,
+    pending_loads,
+    plan_build,
+    project_fingerprint,
+    read_facts,
+    record_build,
+    record_loads,
+    relation_identities,
+    selection_roots,
+    state_folder,
+)
+from orchestration.check_ledger import Verdict, read_verdicts, record_verdicts, verdict
 from orchestration.config import (
+    AS_OF_TAG,
+    BUILD_TAG,
     DBT_LOG_TAG,
-    EXTRACT_MODE_TAG,
     FULL_REFRESH_TAG,
     REBUILT_METADATA,
     WRITER_POOL,
 )
-from orchestration.dbt_plan import (
-    IncrementalPlan,
-    incremental_plan,
-    modified_nodes,
-    record_checksums,
-    recorded_checksums,
-)
-from orchestration.defs.quality import ModelRelation
 from orchestration.keys import raw_key
+from orchestration.relations import ModelRelation
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 _ENV_LOCK = threading.Lock()
@@ -116,7 +144,8 @@ def ensure_manifest(project: DbtProject, warehouse: WarehouseSettings) -> Path:
 
 @contextmanager
 def warehouse_env(warehouse: WarehouseSettings) -> Iterator[None]:
-    """Point dbt's profile (``WAREHOUSE_PATH``) at this run's warehouse for one invocation."""
+    """Point dbt's profile (``WAREHOUSE_PATH``) at this run's warehouse for one invocation
+    (dagster-dbt hands the process environment to dbt)."""
     with _ENV_LOCK:
         previous = os.environ.get("WAREHOUSE_PATH")
         os.environ["WAREHOUSE_PATH"] = str(warehouse.warehouse_path)
@@ -129,9 +158,98 @@ def warehouse_env(warehouse: WarehouseSettings) -> Iterator[None]:
                 os.environ["WAREHOUSE_PATH"] = previous
 
 
-def dbt_build_assets(
-    project: DbtProject, warehouse: WarehouseSettings, column_lineage: bool = True
-) -> dg.AssetsDefinition:
+# -- what a run asks the dbt step for ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """The run's tags, read: ``changed`` or ``all``, from scratch or not, the as-of time."""
+
+    changed_only: bool
+    full_refresh: bool
+    as_of: str | None
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> "BuildRequest":
+        """Read the tags (defaults: build everything, incrementally, as of the data)."""
+        mode = tags.get(BUILD_TAG, "all")
+        if mode not in ("changed", "all"):
+            raise dg.Failure(f"unknown {BUILD_TAG} {mode!r}: changed or all")
+        return cls(
+            changed_only=mode == "changed",
+            full_refresh=tags.get(FULL_REFRESH_TAG) == "true",
+            as_of=tags.get(AS_OF_TAG) or None,
+        )
+
+    @property
+    def dbt_vars(self) -> dict[str, str]:
+        """dbt's ``--vars``."""
+        return {"as_of": self.as_of} if self.as_of else {}
+
+
+def _vars_args(request: BuildRequest) -> list[str]:
+    return ["--vars", json.dumps(request.dbt_vars)] if request.dbt_vars else []
+
+
+def plan_args(
+    plan: Plan, graph: Graph, state: BuildState, modified: Sequence[str], request: BuildRequest
+) -> list[str]:
+    """``dbt build`` arguments for an incremental plan (``modified``: what dbt's
+    ``state:modified+`` selects, when the project's files changed)."""
+    if plan.everything:
+        return ["build", "--full-refresh", *_vars_args(request)]
+    selectors = [f"{name}+" for name in selection_roots(graph, plan.dirty)]
+    if plan.code_changed:
+        selectors.append("state:modified+")
+    recoded = set(modified) | graph.descendants(modified)
+    full_refresh = plan.full_refresh or any(
+        graph.nodes[u].materialized == "incremental" for u in recoded if u in graph.nodes
+    )
+    args = ["build", "--select", " ".join(selectors), "--state", str(state.folder)]
+    if full_refresh or request.full_refresh:
+        args.append("--full-refresh")
+    if not plan.code_changed:
+        args += ["--exclude", "test_type:unit"]  # a load cannot change what unit tests check
+    return [*args, *_vars_args(request)]
+
+
+def modified_nodes(dbt: DbtCliResource, project: DbtProject, state: BuildState) -> list[str]:
+    """The nodes dbt's ``state:modified+`` selects against the recorded state (``dbt ls``)."""
+    invocation = dbt.cli(
+        [
+            "ls",
+            "--select",
+            "state:modified+",
+            "--state",
+            str(state.folder),
+            "--resource-type",
+            "model",
+            "seed",
+            "snapshot",
+            "--output",
+            "json",
+            "--output-keys",
+            "unique_id",
+        ],
+        target_path=Path(project.target_path),
+        raise_on_error=False,
+    )
+    found = []
+    for event in invocation.stream_raw_events():
+        if event.raw_event["info"]["name"] == "PrintEvent":
+            try:
+                found.append(json.loads(event.raw_event["data"]["msg"])["unique_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    if not invocation.is_successful():
+        raise dg.Failure("dbt could not compare the project with the last build's state")
+    return found
+
+
+# -- the dbt asset -----------------------------------------------------------------------
+
+
+def dbt_build_assets(project: DbtProject, warehouse: WarehouseSettings) -> dg.AssetsDefinition:
     """The whole dbt project as one multi-asset, in the warehouse writers' pool."""
 
     @dbt_assets(
@@ -142,59 +260,321 @@ def dbt_build_assets(
         pool=WRITER_POOL,
     )
     def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        """``dbt build`` of the selected models, seeds, snapshots and tests, with row counts
-        and column lineage attached: on reconcile runs a full refresh; in the incremental
-        job only what changed since the last build (the rest is reported current); any
-        other run (a materialization asked for in the UI) builds what it selected."""
-        from orchestration.transformation import has_transformed, pending_loads, record_loads
-
-        full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
-        hourly = context.run.tags.get(EXTRACT_MODE_TAG) == "incremental"
-        args = ["build", *(["--full-refresh"] if full_refresh else [])]
-        pending = pending_loads(warehouse.warehouse_path)
-        manifest = json.loads(project.manifest_path.read_text())
-        plan: IncrementalPlan | None = None
-        if hourly and not full_refresh and has_transformed(warehouse.warehouse_path):
-            changed = sorted(t for t, (_, any_change) in pending.items() if any_change)
-            modified = modified_nodes(manifest, recorded_checksums(warehouse.warehouse_path))
-            plan = incremental_plan(manifest, changed, modified)
-            # One value: dagster-dbt reads a single argument after --exclude.
-            args += ["--exclude", " ".join([*plan.excluded, "test_type:unit"])]
-            if plan.full_refresh:
-                args.append("--full-refresh")
-            context.log.info(
-                f"Incremental build: loads changed {', '.join(changed) or 'no table'}; "
-                f"{len(plan.modified)} nodes' code changed; building {len(plan.built)} of "
-                f"{len(plan.built) + len(plan.current)} models, snapshots and seeds"
-            )
-        current = _CurrentOutputs(context, manifest, project, plan) if plan else None
-        with warehouse_env(warehouse), _dbt_console(context.run.tags.get(DBT_LOG_TAG), context):
-            # The parse's target folder: dbt re-parses only what changed (one writer at a time,
-            # so runs never share it concurrently).
-            invocation = dbt.cli(args, context=context, target_path=Path(project.target_path))
-            events = invocation.stream().fetch_row_counts()
-            if column_lineage:
-                events = events.fetch_column_metadata()
-            try:
-                for event in events:
-                    if current is not None and isinstance(event, dg.Output):
-                        yield from current.before(event.output_name)
-                    yield event
-            finally:
-                release_duckdb()
-        if not invocation.is_successful():
-            return
-        if current is not None:
-            yield from current.remaining()
-        # Only a build of the whole project (the jobs) consumes the loads and the code: after
-        # a hand-launched materialization of a few models, the rest still has to see them.
-        if set(context.selected_asset_keys) >= set(dbt_build.keys):  # the unsubsetted asset
-            record_loads(
-                warehouse.warehouse_path, {table: loads for table, (loads, _) in pending.items()}
-            )
-            record_checksums(warehouse.warehouse_path, manifest)
+        """``dbt build`` of what the run asks for (all, or only what is not current, or the
+        hand-picked subset), then the record of what it built and verified."""
+        yield from _BuildStep(context, dbt, project, warehouse).run()
 
     return dbt_build
+
+
+class _BuildStep:
+    """One execution of the dbt asset."""
+
+    def __init__(
+        self,
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        project: DbtProject,
+        warehouse: WarehouseSettings,
+    ) -> None:
+        self.context = context
+        self.dbt = dbt
+        self.project = project
+        self.warehouse = warehouse
+        self.request = BuildRequest.from_tags(context.run.tags)
+        self.manifest = json.loads(project.manifest_path.read_text())
+        self.graph = Graph.from_manifest(self.manifest)
+        self.state = BuildState.load(state_folder(warehouse.warehouse_path))
+        self.fingerprint = project_fingerprint(
+            DBT_PROJECT_DIR, self.request.dbt_vars, version("dbt-core")
+        )
+        t = translator()
+        self.keys = {
+            uid: t.get_asset_spec(self.manifest, uid, project).key for uid in self.graph.nodes
+        }
+        self.selected = {
+            uid for uid, key in self.keys.items() if key in context.selected_asset_keys
+        }
+        self.subset = self.selected != set(self.graph.nodes)
+        self.check_keys = _check_keys(self.manifest, project)
+
+    def run(self) -> Iterator[Any]:
+        with duckdb.connect(str(self.warehouse.warehouse_path)) as con:
+            facts = read_facts(con)
+            loads = pending_loads(con)
+            verdicts = read_verdicts(con)
+        plan: Plan | None = None
+        if self.request.changed_only and not self.subset:
+            plan = plan_build(self.graph, self.state, facts, self.fingerprint)
+            plan = _with_unjudged_tests(plan, self.graph, facts, verdicts, self.check_keys)
+            if plan.nothing:
+                self.context.log.info("dbt: nothing to build, every model is current")
+                yield from self._outputs({}, {}, verdicts, facts, row_counts={})
+                return
+            modified = (
+                modified_nodes(self.dbt, self.project, self.state)
+                if plan.code_changed and not plan.everything
+                else []
+            )
+            args = plan_args(plan, self.graph, self.state, modified, self.request)
+            self.context.log.info(_describe(plan, modified))
+        else:
+            args = ["build", *(["--full-refresh"] if self.request.full_refresh else [])]
+            args += _vars_args(self.request)
+        with warehouse_env(self.warehouse), _dbt_console(
+            self.context.run.tags.get(DBT_LOG_TAG), self.context
+        ):
+            invocation = self.dbt.cli(
+                args,
+                context=self.context,
+                target_path=Path(self.project.target_path),
+                raise_on_error=False,
+            )
+            events = list(invocation.stream())
+            success = invocation.is_successful()
+        run_results = _artifact(invocation, "run_results.json")
+        outcomes = [
+            NodeOutcome(r["unique_id"], str(r["status"])) for r in run_results.get("results", [])
+        ]
+        built_manifest = _artifact(invocation, "manifest.json") or self.manifest
+        with duckdb.connect(str(self.warehouse.warehouse_path)) as con:
+            after = read_facts(con)
+            # A build of everything it was asked for that succeeded moves the whole state on.
+            complete = success and not self.subset and bool(outcomes)
+            record_build(
+                self.state, self.graph, built_manifest, outcomes, after, self.fingerprint, complete
+            )
+            new_verdicts = self._test_verdicts(run_results, after)
+            record_verdicts(con, new_verdicts)
+            if complete:
+                record_loads(con, loads)
+            row_counts = _row_counts(con, self.graph, {o.unique_id for o in outcomes})
+            verdicts = read_verdicts(con)
+        built = _by_output(events, self.context)
+        yield from self._outputs(built, _check_events(events), verdicts, after, row_counts)
+        for event in events:  # tests dbt ran on assets outside this selection
+            if isinstance(event, dg.AssetObservation):
+                yield event
+        if not success:
+            raise dg.Failure(_failure_line(run_results, invocation))
+
+    def _test_verdicts(self, run_results: Mapping[str, Any], facts) -> list[Verdict]:
+        identities = relation_identities(self.graph, facts)
+        verdicts = []
+        for result in run_results.get("results", []):
+            unique_id = result["unique_id"]
+            check = self.check_keys.get(unique_id)
+            status = str(result["status"])
+            if check is None or status == "skipped":
+                continue
+            verdicts.append(
+                verdict(
+                    check.to_user_string(),
+                    check.asset_key.to_user_string(),
+                    [self.graph.ref_of(p) for p in self.graph.tests.get(unique_id, ())],
+                    identities,
+                    passed=status in ("pass", "warn"),
+                    severity="WARN" if status == "warn" else _test_severity(self.manifest, unique_id),
+                    description=_test_description(result),
+                    run_id=self.context.run_id,
+                )
+            )
+        return verdicts
+
+    def _outputs(
+        self,
+        built: Mapping[str, dg.Output],
+        checks: Mapping[dg.AssetCheckKey, dg.AssetCheckResult],
+        verdicts: Mapping[str, Verdict],
+        facts,
+        row_counts: Mapping[str, int],
+    ) -> Iterator[Any]:
+        """Every selected model's output in dependency order (rebuilt: dbt's, with its row
+        count; not rebuilt: carried over), each followed by its checks' results."""
+        identities = relation_identities(self.graph, facts)
+        by_asset: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
+        for key in self.context.selected_asset_check_keys:
+            by_asset.setdefault(key.asset_key, []).append(key)
+        for unique_id in self.graph.topological():
+            if unique_id not in self.selected:
+                continue
+            key = self.keys[unique_id]
+            output_name = self.context.assets_def.get_output_name_for_asset_key(key)
+            version = dg.DataVersion(identities.get(unique_id, "unbuilt"))
+            if output_name in built:
+                metadata = dict(built[output_name].metadata)
+                if unique_id in row_counts:
+                    metadata["dagster/row_count"] = row_counts[unique_id]
+                yield dg.Output(None, output_name, metadata=metadata, data_version=version)
+            else:
+                yield dg.Output(
+                    None,
+                    output_name,
+                    metadata={
+                        REBUILT_METADATA: False,
+                        "reason": "current: its code, inputs and tests are those of its last build",
+                    },
+                    data_version=version,
+                )
+            yield from self._check_results(by_asset.pop(key, []), checks, verdicts, identities)
+        # checks on assets outside the dbt models (e.g. tests of sources)
+        rest = [k for keys in by_asset.values() for k in keys]
+        yield from self._check_results(rest, checks, verdicts, identities)
+
+    @staticmethod
+    def _check_results(
+        check_keys: Sequence[dg.AssetCheckKey],
+        checks: Mapping[dg.AssetCheckKey, dg.AssetCheckResult],
+        verdicts: Mapping[str, Verdict],
+        identities: Mapping[str, str],
+    ) -> Iterator[dg.AssetCheckResult]:
+        """dbt's result of each check, or its verdict carried over when it did not run."""
+        for check_key in sorted(check_keys, key=lambda k: k.to_user_string()):
+            if check_key in checks:
+                yield checks[check_key]
+            else:
+                carried = _carried_result(check_key, verdicts, identities)
+                if carried is not None:
+                    yield carried
+
+
+def _with_unjudged_tests(
+    plan: Plan,
+    graph: Graph,
+    facts,
+    verdicts: Mapping[str, Verdict],
+    check_keys: Mapping[str, dg.AssetCheckKey],
+) -> Plan:
+    """The plan, with every node that has a test without a current verdict made dirty (a
+    test added, or a ledger lost): a check that never ran is run, never assumed."""
+    if plan.everything:
+        return plan
+    identities = relation_identities(graph, facts)
+    dirty = dict(plan.dirty)
+    for test_id, parents in graph.tests.items():
+        check = check_keys.get(test_id)
+        if check is None:
+            continue
+        found = verdicts.get(check.to_user_string())
+        if found is not None and found.is_current(identities):
+            continue
+        for parent in parents:
+            if parent in graph.nodes and parent not in dirty:
+                dirty[parent] = f"its test {check.name} has no verdict on what it holds"
+    return Plan(plan.everything, plan.full_refresh, plan.code_changed, dirty)
+
+
+def _describe(plan: Plan, modified: Sequence[str]) -> str:
+    if plan.everything:
+        return "dbt: no recorded build state, building every node from scratch"
+    reasons: dict[str, int] = {}
+    for reason in plan.dirty.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    parts = [f"{count} nodes: {reason}" for reason, count in sorted(reasons.items())]
+    if plan.code_changed:
+        parts.append(f"{len(modified)} nodes with changed code or downstream of it")
+    return "dbt: building " + "; ".join(parts) + ", with everything downstream"
+
+
+def _check_keys(manifest: Mapping[str, Any], project: DbtProject) -> dict[str, dg.AssetCheckKey]:
+    """Each dbt test's asset check key."""
+    t = translator()
+    keys: dict[str, dg.AssetCheckKey] = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] != "test":
+            continue
+        attached = node.get("attached_node") or next(iter(node["depends_on"]["nodes"]), None)
+        if attached is None or attached not in manifest["nodes"]:
+            continue
+        spec = t.get_asset_check_spec(
+            t.get_asset_spec(manifest, attached, project), manifest, unique_id, project
+        )
+        if spec is not None:
+            keys[unique_id] = spec.key
+    return keys
+
+
+def _test_severity(manifest: Mapping[str, Any], unique_id: str) -> str:
+    severity = manifest["nodes"][unique_id].get("config", {}).get("severity") or "error"
+    return "ERROR" if str(severity).lower() == "error" else "WARN"
+
+
+def _test_description(result: Mapping[str, Any]) -> str:
+    status = str(result["status"])
+    message = (result.get("message") or "").strip()
+    if status == "pass":
+        return "passed"
+    return message or status
+
+
+def _carried_result(
+    check_key: dg.AssetCheckKey, verdicts: Mapping[str, Verdict], identities: Mapping[str, str]
+) -> dg.AssetCheckResult | None:
+    """The check's last verdict, when it judged what the asset holds now."""
+    found = verdicts.get(check_key.to_user_string())
+    if found is None or not found.is_current(identities):
+        return None
+    return dg.AssetCheckResult(
+        asset_key=check_key.asset_key,
+        check_name=check_key.name,
+        passed=found.passed,
+        severity=dg.AssetCheckSeverity(found.severity),
+        description=f"carried over from run {found.run_id[:8]}: {found.description}"[:1000],
+        metadata={
+            "carried_over": True,
+            "checked_in_run": found.run_id,
+            "checked_at": str(found.evaluated_at),
+        },
+    )
+
+
+def _by_output(events: Sequence[Any], context: AssetExecutionContext) -> dict[str, dg.Output]:
+    return {e.output_name: e for e in events if isinstance(e, dg.Output)}
+
+
+def _check_events(events: Sequence[Any]) -> dict[dg.AssetCheckKey, dg.AssetCheckResult]:
+    found = {}
+    for event in events:
+        if isinstance(event, dg.AssetCheckResult):
+            found[dg.AssetCheckKey(event.asset_key, event.check_name)] = event  # type: ignore[arg-type]
+    return found
+
+
+def _row_counts(
+    con: duckdb.DuckDBPyConnection, graph: Graph, built: set[str]
+) -> dict[str, int]:
+    """Rows of every table, seed and snapshot ``built`` (a view's count would run it)."""
+    counts = {}
+    for unique_id in built:
+        node = graph.nodes.get(unique_id)
+        if node is None or node.materialized in ("view", "ephemeral"):
+            continue
+        try:
+            counts[unique_id] = int(con.execute(f"select count(*) from {node.relation}").fetchone()[0])  # type: ignore[index]
+        except duckdb.Error:
+            continue
+    return counts
+
+
+def _artifact(invocation: Any, name: str) -> dict[str, Any]:
+    try:
+        return invocation.get_artifact(name)
+    except (OSError, ValueError):
+        return {}
+
+
+def _failure_line(run_results: Mapping[str, Any], invocation: Any) -> str:
+    """One line: how many nodes failed and the first one's reason."""
+    failed = [
+        r for r in run_results.get("results", []) if str(r["status"]) in ("error", "fail")
+    ]
+    if not failed:
+        error = invocation.get_error()
+        return f"dbt failed before building anything: {str(error).splitlines()[0] if error else 'see logs/dbt.log'}"
+    first = failed[0]
+    message = (first.get("message") or str(first["status"])).strip().splitlines()[0]
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"dbt: {first['unique_id']} {first['status']}: {message}{more}"
 
 
 @contextmanager
@@ -211,82 +591,12 @@ def _dbt_console(log_path: str | None, context: AssetExecutionContext) -> Iterat
         yield
 
 
-class _CurrentOutputs:
-    """An output for each selected model an incremental build leaves as it was: nothing it
-    reads changed, so its table is current. Marked ``warehouse/rebuilt = false`` (rebuilt
-    models carry dbt's own metadata), so the checks and the publication downstream run on
-    the current tables instead of being skipped. Dagster wants a multi-asset's outputs in
-    topological order: each goes out just before the first rebuilt model that reads it, the
-    rest after the build."""
-
-    def __init__(
-        self,
-        context: AssetExecutionContext,
-        manifest: Mapping[str, Any],
-        project: DbtProject,
-        plan: IncrementalPlan,
-    ):
-        t = translator()
-        self._context = context
-        self._parents = manifest["parent_map"]
-        self._unique_ids = {
-            t.get_asset_spec(manifest, unique_id, project).key: unique_id
-            for unique_id in plan.built | plan.current
-        }
-        self._current = {
-            unique_id
-            for key, unique_id in self._unique_ids.items()
-            if unique_id in plan.current and key in context.selected_asset_keys
-        }
-        self._keys = {unique_id: key for key, unique_id in self._unique_ids.items()}
-        self._done: set[str] = set()
-        self._reason = "no load since the last build changed a table it reads" + (
-            f" (changed: {', '.join(plan.changed_tables)})" if plan.changed_tables else ""
-        )
-
-    def before(self, output_name: str) -> Iterator[dg.Output]:
-        """The current models ``output_name``'s model reads, ancestors first, not yet out."""
-        key = self._context.assets_def.keys_by_output_name[output_name]
-        unique_id = self._unique_ids.get(key)
-        if unique_id is not None:
-            yield from self._ancestors_first(self._parents.get(unique_id, []))
-            self._done.add(unique_id)
-
-    def remaining(self) -> Iterator[dg.Output]:
-        """Every current model not out yet, ancestors first."""
-        yield from self._ancestors_first(sorted(self._current))
-
-    def _ancestors_first(self, unique_ids: list[str]) -> Iterator[dg.Output]:
-        for unique_id in unique_ids:
-            if unique_id in self._done or unique_id not in self._current:
-                continue
-            self._done.add(unique_id)
-            yield from self._ancestors_first(self._parents.get(unique_id, []))
-            yield dg.Output(
-                None,
-                output_name=self._context.assets_def.get_output_name_for_asset_key(
-                    self._keys[unique_id]
-                ),
-                metadata={REBUILT_METADATA: False, "reason": self._reason},
-            )
-
-
-def release_duckdb() -> None:
-    """Close the DuckDB database dagster-dbt's in-process adapter opened for row counts and
-    column metadata, so the checks after this step can open the file read-only."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing cached in this process
-        return
-    with DuckDBConnectionManager._LOCK:
-        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
-        if environment is not None:
-            environment.close()
+# -- the relations other definitions need ------------------------------------------------------
 
 
 def model_relations(project: DbtProject, prefix: str) -> dict[str, ModelRelation]:
-    """Every model named ``<prefix><name>``, by ``<name>``: its asset key and the relation
-    dbt builds it into."""
+    """Every model named ``<prefix><name>``, by ``<name>``: its asset key, the relation dbt
+    builds it into and its unique id."""
     manifest = json.loads(project.manifest_path.read_text())
     t = translator()
     models = {}
@@ -294,7 +604,7 @@ def model_relations(project: DbtProject, prefix: str) -> dict[str, ModelRelation
         if node["resource_type"] == "model" and node["name"].startswith(prefix):
             key = t.get_asset_spec(manifest, unique_id, project).key
             models[node["name"].removeprefix(prefix)] = ModelRelation(
-                node["name"], key, node["schema"], node.get("alias") or node["name"]
+                node["name"], key, node["schema"], node.get("alias") or node["name"], unique_id
             )
     return models
 
@@ -327,15 +637,26 @@ def served_model_keys(project: DbtProject) -> list[dg.AssetKey]:
     )
 
 
+def dbt_asset_keys(definitions: dg.Definitions, select: str) -> list[dg.AssetKey]:
+    """The dbt models, seeds and snapshots a dbt selection string selects."""
+    (dbt,) = [
+        a
+        for a in definitions.assets or []
+        if isinstance(a, dg.AssetsDefinition) and a.node_def.name == "dbt_build"
+    ]
+    selection = build_dbt_asset_selection([dbt], dbt_select=select)
+    return sorted(selection.resolve([dbt]), key=lambda key: key.to_user_string())
+
+
 def build_defs(
-    warehouse: WarehouseSettings, target_dir: Path, column_lineage: bool = True
+    warehouse: WarehouseSettings, target_dir: Path
 ) -> tuple[dg.Definitions, dict[str, ModelRelation], dict[str, ModelRelation]]:
     """The dbt assets, the marts they build and the staging models of the platform tables
     (for the quality checks and the jobs)."""
     project = dbt_project(target_dir)
     ensure_manifest(project, warehouse)
     defs = dg.Definitions(
-        assets=[dbt_build_assets(project, warehouse, column_lineage)],
+        assets=[dbt_build_assets(project, warehouse)],
         resources={"dbt": dbt_resource(project)},
     )
     return defs, mart_relations(project), staging_relations(project)

@@ -213,15 +213,17 @@ def _write_metadata(
         f"""
         create table {target}.{METADATA_TABLE} (
             version varchar, published_at timestamptz, data_as_of timestamptz,
-            checks_passed integer, checks_failed integer, table_name varchar, row_count bigint
+            checks_passed integer, checks_failed integer, table_name varchar, row_count bigint,
+            warehouse_state varchar
         )
         """
     )
     published_at = datetime.now(UTC)
     con.executemany(
-        f"insert into {target}.{METADATA_TABLE} values (?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {target}.{METADATA_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [version, published_at, data_as_of, checks.passed, checks.failed, name, rows]
+            + [checks.state or None]
             for name, rows in counts.items()
         ],
     )
@@ -276,6 +278,55 @@ def current_version(settings: ServingSettings) -> str | None:
     return row[0] if row else None
 
 
+def served_check_summary(settings: ServingSettings) -> CheckSummary:
+    """The check counts and data time of the version the serving file holds."""
+    path = settings.resolved_serving_path
+    if not path.exists():
+        raise PublishBlocked(f"no published version at {path}: run `warehouse run` first")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row = con.execute(
+            f"select max(checks_passed), max(checks_failed), max(data_as_of) "
+            f'from "{settings.serving_schema}".{METADATA_TABLE}'
+        ).fetchone()
+    finally:
+        con.close()
+    passed, failed, as_of = row or (0, 0, None)
+    return CheckSummary(
+        passed=int(passed or 0),
+        failed=int(failed or 0),
+        data_as_of=as_of if isinstance(as_of, datetime) else None,
+        source=str(path),
+    )
+
+
+def served_state(settings: ServingSettings) -> tuple[str | None, str | None]:
+    """The served version and the warehouse state it was published from (None, None when
+    nothing is served, or the version predates the record)."""
+    path = settings.resolved_serving_path
+    if not path.exists():
+        return None, None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        columns = {
+            name
+            for (name,) in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ?",
+                [settings.serving_schema, METADATA_TABLE],
+            ).fetchall()
+        }
+        if "warehouse_state" not in columns:
+            return current_version(settings), None
+        row = con.execute(
+            f'select max(version), max(warehouse_state) from "{settings.serving_schema}".'
+            f"{METADATA_TABLE}"
+        ).fetchone()
+    finally:
+        con.close()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def prune_versions(settings: ServingSettings, keep_version: str | None) -> list[Path]:
     """Delete all but the newest ``serving_keep`` versions (never the one being served)."""
     versions = list_versions(settings)
@@ -299,7 +350,8 @@ def publish_warehouse(
     """
     if not checks.gate_open:
         raise PublishBlocked(
-            f"{len(checks.blocking_failures)} blocking check(s) failed, not publishing: "
+            checks.reason
+            or f"{len(checks.blocking_failures)} blocking check(s) failed, not publishing: "
             + ", ".join(checks.blocking_failures[:5])
         )
     serving_path = settings.resolved_serving_path

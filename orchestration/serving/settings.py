@@ -41,9 +41,6 @@ class ServingSettings(BaseSettings):
     pg_tenant_role_prefix: str = Field(
         default="warehouse_tenant_", description="Tenant-scoped roles are <prefix><tenant_id>."
     )
-    checks_path: Path | None = Field(
-        default=None, description="Check results JSON written by the orchestration layer."
-    )
     dbt_target_dir: Path = Field(default=PROJECT_ROOT / "dbt_project" / "target")
     report_dir: Path | None = Field(default=None, description="Where dated reports are written.")
     smtp_host: str | None = None
@@ -63,11 +60,6 @@ class ServingSettings(BaseSettings):
     def versions_dir(self) -> Path:
         """Complete published versions, one immutable file each."""
         return self.resolved_serving_path.parent / "versions"
-
-    @property
-    def resolved_checks_path(self) -> Path:
-        """Check results JSON; default ``<data_dir>/checks.json``."""
-        return self.checks_path or self.data_dir / "checks.json"
 
     @property
     def manifest_path(self) -> Path:

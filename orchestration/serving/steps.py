@@ -13,20 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestration.serving.checks import CheckSummary, load_check_results
+from orchestration.serving.checks import CheckSummary
 from orchestration.serving.settings import ServingSettings
 
 
 def publish_step(
-    warehouse_path: Path,
-    checks: CheckSummary | None = None,
-    settings: ServingSettings | None = None,
+    warehouse_path: Path, checks: CheckSummary, settings: ServingSettings | None = None
 ) -> dict:
-    """Write-audit-publish the served tables; ``checks`` default: ``WAREHOUSE_CHECKS_PATH``."""
+    """Write-audit-publish the served tables, stamped with the gate's ``checks``."""
     from orchestration.serving.publish import publish_warehouse
 
     settings = settings or ServingSettings()
-    checks = checks or load_check_results(settings.resolved_checks_path)
     result = publish_warehouse(warehouse_path, settings, checks)
     return {
         "version": result.version,
@@ -54,12 +51,14 @@ def report_step(
     *,
     email: bool | None = None,
 ) -> dict:
-    """Render the dated leadership report; email it when ``email`` (default: SMTP configured)."""
+    """Render the dated leadership report, stamped with ``checks`` (default: the served
+    version's); email it when ``email`` (default: SMTP configured)."""
+    from orchestration.serving.publish import served_check_summary
     from orchestration.serving.report.mail import send_report
     from orchestration.serving.report.render import build_report
 
     settings = settings or ServingSettings()
-    checks = checks or load_check_results(settings.resolved_checks_path)
+    checks = checks or served_check_summary(settings)
     rendered = build_report(
         settings.resolved_serving_path,
         settings.resolved_report_dir,

@@ -97,6 +97,13 @@ extract_log as (
         cast(sum(zero_dates_nulled) as {{ dbt.type_bigint() }}) as zero_dates_nulled,
         cast(sum(deletes_detected) as {{ dbt.type_bigint() }}) as hard_deletes_detected
     from {{ source('platform', '_extract_log') }}
+    -- the loads that changed raw (landed rows, marked deletes or changed rows) and the failed
+    -- ones; a load that only re-read rows to compare them changed nothing and is not a row here
+    where
+        status <> 'ok'
+        or coalesce(rows_landed, 0) > 0
+        or coalesce(deletes_detected, 0) > 0
+        or coalesce(changed_rows_detected, 0) > 0
     group by table_name, load_id
 ),
 
