@@ -357,9 +357,7 @@ class Plan:
         return not (self.everything or self.code_changed or self.dirty)
 
 
-def plan_build(
-    graph: Graph, state: BuildState, facts: WarehouseFacts, fingerprint: str
-) -> Plan:
+def plan_build(graph: Graph, state: BuildState, facts: WarehouseFacts, fingerprint: str) -> Plan:
     """The nodes whose build the warehouse does not hold current (see the module's doc)."""
     if not state.exists:
         return Plan(everything=True, full_refresh=True, code_changed=True)
@@ -374,7 +372,9 @@ def plan_build(
         if record is None:
             dirty[unique_id] = "never built by this project's runner"
         elif record.build_id != built:
-            dirty[unique_id] = "the warehouse holds another build (dbt run by hand, or a restored file)"
+            dirty[unique_id] = (
+                "the warehouse holds another build (dbt run by hand, or a restored file)"
+            )
             foreign.add(unique_id)
         elif not record.verified:
             dirty[unique_id] = "its last build failed or its tests did not pass"
@@ -385,9 +385,7 @@ def plan_build(
     # parents that a foreign build replaced, are only cleared by building it from scratch.
     touched = foreign | graph.descendants(foreign)
     full_refresh = any(graph.nodes[u].materialized == "incremental" for u in touched)
-    return Plan(
-        everything=False, full_refresh=full_refresh, code_changed=code_changed, dirty=dirty
-    )
+    return Plan(everything=False, full_refresh=full_refresh, code_changed=code_changed, dirty=dirty)
 
 
 def selection_roots(graph: Graph, dirty: Iterable[str]) -> list[str]:
@@ -495,6 +493,4 @@ def record_loads(con: duckdb.DuckDBPyConnection, loads: Mapping[str, list[str]])
     """Mark ``loads`` consumed: the incremental models' ``landed_since_last_build`` skips them."""
     rows = [(table, load) for table, table_loads in loads.items() for load in table_loads]
     if rows:
-        con.executemany(
-            f"insert into {LOADS_TABLE} values (?, ?, current_timestamp)", rows
-        )
+        con.executemany(f"insert into {LOADS_TABLE} values (?, ?, current_timestamp)", rows)

@@ -26,6 +26,9 @@ SELF_ALERTING_TAG = "warehouse/self_alerting"
 #: Run tag telling the dbt step what to build: ``changed`` (only what the warehouse does not
 #: hold current) or ``all`` (the default).
 BUILD_TAG = "warehouse/dbt_build"
+#: Run tag of a run whose dbt selection an incremental plan chose (the hourly build after
+#: the extract): when it succeeds, the whole build state moves on.
+PLANNED_TAG = "warehouse/planned_build"
 #: Run tag with the metrics' as-of time (ISO UTC) for dbt's ``as_of`` var.
 AS_OF_TAG = "warehouse/as_of"
 #: Run tag asking the dbt step for ``--full-refresh``.

@@ -29,9 +29,7 @@ def required_checks(definitions: Iterable[dg.Definitions]) -> list[str]:
         for checks in defs.asset_checks or []:
             specs += checks.check_specs
     return sorted(
-        spec.key.to_user_string()
-        for spec in specs
-        if spec.blocking and spec.name != RECONCILIATION
+        spec.key.to_user_string() for spec in specs if spec.blocking and spec.name != RECONCILIATION
     )
 
 
@@ -62,12 +60,27 @@ def build_definitions(
     (dbt,) = [a for a in transform_defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     served = transform.served_model_keys(project)
     required = required_checks([transform_defs, quality_defs])
+    land = sorted(
+        (
+            k
+            for a in ingestion_defs.assets or []
+            if isinstance(a, dg.AssetsDefinition)
+            for k in a.keys
+        ),
+        key=lambda key: key.to_user_string(),
+    )
+
+    def decide() -> automation.BuildDecision:
+        return automation.decide_build(
+            required, dbt.keys, warehouse, orchestration, serving_settings
+        )
+
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
         quality_defs,
         serving.build_defs(served, serving_settings, required, project.manifest_path),
-        automation.build_defs(orchestration, reconciliation, dbt, raw_suites),
+        automation.build_defs(orchestration, reconciliation, dbt, raw_suites, land, decide),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 
@@ -182,3 +183,154 @@ def run_job(
         for item in run_alerts(summary):
             send_alert(item, orchestration)
     return summary
+
+
+def dbt_keys(definitions: dg.Definitions) -> list[dg.AssetKey]:
+    """Every asset of the dbt project."""
+    return [
+        key
+        for asset in definitions.assets or []
+        if isinstance(asset, dg.AssetsDefinition) and asset.node_def.name == "dbt_build"
+        for key in asset.keys
+    ]
+
+
+def run_hourly(
+    warehouse: WarehouseSettings,
+    orchestration: OrchestrationSettings,
+    instance: dg.DagsterInstance,
+    definitions: dg.Definitions,
+    tags: dict[str, str] | None = None,
+    alert: bool = True,
+    serving: Any = None,
+) -> tuple[RunSummary, Any]:
+    """The hourly cycle, as the schedule and its sensor run it: the ``land`` job (observe,
+    extract, raw checks), then an ``incremental`` run of what the change detector finds not
+    current, its checks and the publication; none when everything is current and served.
+    Returns one summary of both runs, and the decision (None when the extract failed).
+    ``serving``: the serving settings the definitions were built with (default: the
+    environment's)."""
+    from orchestration.definitions import required_checks
+    from orchestration.defs.automation import decide_build
+
+    started = time.perf_counter()
+    land = run_job(
+        "land",
+        warehouse,
+        orchestration,
+        instance,
+        alert=alert,
+        definitions=definitions,
+        tags=tags,
+    )
+    if not land.success:
+        return land, None
+    decision = decide_build(
+        required_checks([definitions]), dbt_keys(definitions), warehouse, orchestration, serving
+    )
+    if decision.nothing:
+        land.current = decision.current
+        land.seconds = time.perf_counter() - started
+        return land, decision
+    build = run_job(
+        "incremental",
+        warehouse,
+        orchestration,
+        instance,
+        alert=alert,
+        definitions=definitions,
+        tags={**(tags or {}), **decision.tags},
+        asset_selection=decision.selection,
+    )
+    merged = merge_summaries(land, build)
+    merged.current = decision.current + merged.current
+    merged.seconds = time.perf_counter() - started
+    return merged, decision
+
+
+def merge_summaries(first: RunSummary, second: RunSummary) -> RunSummary:
+    """One summary of two consecutive runs (the second's id names it)."""
+    return RunSummary(
+        run_id=second.run_id,
+        job=second.job,
+        success=first.success and second.success,
+        seconds=first.seconds + second.seconds,
+        materialized={**first.materialized, **second.materialized},
+        current=[*first.current, *second.current],
+        observed=first.observed + second.observed,
+        rows_landed=first.rows_landed + second.rows_landed,
+        checks=[*first.checks, *second.checks],
+        skipped_steps=[*first.skipped_steps, *second.skipped_steps],
+        failure=first.failure or second.failure,
+    )
+
+
+def run_transform(
+    warehouse: WarehouseSettings,
+    orchestration: OrchestrationSettings,
+    instance: dg.DagsterInstance,
+    definitions: dg.Definitions | None = None,
+    *,
+    incremental: bool = False,
+    full_refresh: bool = False,
+    as_of: str | None = None,
+    selection: Sequence[dg.AssetKey] | None = None,
+    tags: dict[str, str] | None = None,
+    alert: bool = False,
+) -> RunSummary:
+    """``warehouse transform``: the ``transform`` job (raw contract suites, the dbt build, the
+    checks on the models). ``incremental``: only what the change detector finds not current
+    (the models it plans, with their checks; the raw suites run with the land job);
+    ``selection``: exactly these dbt assets; otherwise everything."""
+    from orchestration.config import AS_OF_TAG, BUILD_TAG, FULL_REFRESH_TAG, PLANNED_TAG
+    from orchestration.definitions import required_checks
+    from orchestration.defs.transform import (
+        BuildRequest,
+        dbt_project,
+        plan_incremental_build,
+    )
+
+    definitions = definitions or _definitions(warehouse, orchestration)
+    run_tags = {**(tags or {}), BUILD_TAG: "all"}
+    if full_refresh:
+        run_tags[FULL_REFRESH_TAG] = "true"
+    if as_of:
+        run_tags[AS_OF_TAG] = as_of
+    if incremental:
+        request = BuildRequest(changed_only=True, full_refresh=full_refresh, as_of=as_of)
+        plan = plan_incremental_build(
+            dbt_project(orchestration.dbt_target_dir),
+            warehouse,
+            required_checks([definitions]),
+            request,
+        )
+        if not plan.keys:
+            summary = RunSummary("", "transform", True, 0.0)
+            summary.current = sorted(k.to_user_string() for k in dbt_keys(definitions))
+            return summary
+        selection = list(plan.keys)
+        run_tags[PLANNED_TAG] = "true"
+        if plan.full_refresh:
+            run_tags[FULL_REFRESH_TAG] = "true"
+    summary = run_job(
+        "transform",
+        warehouse,
+        orchestration,
+        instance,
+        alert=alert,
+        definitions=definitions,
+        tags=run_tags,
+        asset_selection=selection,
+    )
+    if selection is not None:
+        chosen = set(selection)
+        summary.current = sorted(
+            k.to_user_string() for k in dbt_keys(definitions) if k not in chosen
+        )
+    return summary
+
+
+def _definitions(warehouse: WarehouseSettings, orchestration: OrchestrationSettings):
+    from orchestration.definitions import build_definitions
+
+    return build_definitions(warehouse, orchestration)

@@ -145,13 +145,30 @@ def test_checks_have_the_gating_severity(loaded) -> None:
 
 def test_jobs_schedules_and_the_writer_tag(loaded) -> None:
     defs, _, _ = loaded
+    land = defs.resolve_job_def("land")
     incremental = defs.resolve_job_def("incremental")
     reconcile = defs.resolve_job_def("reconcile")
-    assert incremental.tags[WRITER_TAG] == "true" and reconcile.tags[WRITER_TAG] == "true"
+    writers = (land, incremental, reconcile, defs.resolve_job_def("transform"))
+    assert all(job.tags[WRITER_TAG] == "true" for job in writers)
     # the report reads only the serving file: it does not queue behind writers
     assert WRITER_TAG not in defs.resolve_job_def("report").tags
     # hard deletes are only found by a reconcile extract: hourly runs do not reconcile
     assert "reconciliation" not in incremental.graph.node_dict
+    assert "reconciliation" not in land.graph.node_dict
+    # the hourly extract lands and checks raw; the incremental run after it builds the rest
+    assert set(land.graph.node_dict) == {
+        "observe_source",
+        "extract",
+        "raw_suites",
+        "freshness",
+    }
+    # `warehouse transform`: the raw contract, dbt and the checks on the models, no publication
+    assert set(defs.resolve_job_def("transform").graph.node_dict) == {
+        "raw_suites",
+        "dbt_build",
+        "row_accounting",
+        "mart_suites",
+    }
     assert {
         "reconciliation",
         "extract",
@@ -167,11 +184,15 @@ def test_jobs_schedules_and_the_writer_tag(loaded) -> None:
     )
     assert set(defs.resolve_job_def("report").graph.node_dict) == {"serving__report"}
     schedules = {s.name: s for s in defs.schedules or []}
-    assert schedules["incremental_schedule"].cron_schedule == "0 * * * *"
+    assert schedules["land_schedule"].cron_schedule == "0 * * * *"
     assert schedules["reconcile_schedule"].cron_schedule == "30 2 * * *"
     assert schedules["report_schedule"].cron_schedule == "0 6 * * 1"
     assert {s.execution_timezone for s in schedules.values()} == {"Europe/Berlin"}
-    assert {s.name for s in defs.sensors or []} == {"run_failure_alerts", "check_failure_alerts"}
+    assert {s.name for s in defs.sensors or []} == {
+        "run_failure_alerts",
+        "check_failure_alerts",
+        "build_after_land",
+    }
 
 
 def test_dagster_definitions_validate(loaded, tmp_path: Path) -> None:

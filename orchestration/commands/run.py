@@ -53,7 +53,7 @@ def run(
     from orchestration.definitions import build_definitions
     from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
     from orchestration.instance import prepare_dagster_home
-    from orchestration.runner import run_job
+    from orchestration.runner import run_hourly, run_job
 
     settings = build_settings(source, warehouse)
     url = settings.resolved_source_url
@@ -87,18 +87,23 @@ def run(
     definitions = build_definitions(settings, orchestration)
     console.print(f"Running the {job} job through Dagster in this process")
     dbt_log = orchestration.alert_log.parent / "dbt.log"
+    tags = {DBT_LOG_TAG: str(dbt_log)}
     with dg.DagsterInstance.get() as instance:
-        summary = run_job(
-            job,
-            settings,
-            orchestration,
-            instance,
-            definitions=definitions,
-            tags={DBT_LOG_TAG: str(dbt_log)},
-        )
+        if job == "incremental":
+            summary, decision = run_hourly(settings, orchestration, instance, definitions, tags)
+            if decision is not None:
+                console.print(decision.description)
+        else:
+            summary = run_job(
+                job, settings, orchestration, instance, definitions=definitions, tags=tags
+            )
+            decision = None
         print_summary(summary, orchestration, time.perf_counter() - started)
         console.print(f"dbt's output: {dbt_log}")
-        print_publish(materialization(instance, summary.run_id, PUBLISH_KEY))
+        if decision is not None and decision.nothing:
+            console.print("Nothing changed since the last run: the served version is current.")
+        else:
+            print_publish(materialization(instance, summary.run_id, PUBLISH_KEY))
         if not summary.success:
             raise typer.Exit(code=1)
         console.print("Running the report job through Dagster in this process")

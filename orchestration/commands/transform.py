@@ -48,17 +48,11 @@ def transform(
     import dagster as dg
 
     from orchestration.commands.run import print_summary
-    from orchestration.config import (
-        AS_OF_TAG,
-        BUILD_TAG,
-        DBT_LOG_TAG,
-        FULL_REFRESH_TAG,
-        OrchestrationSettings,
-    )
+    from orchestration.config import DBT_LOG_TAG, OrchestrationSettings
     from orchestration.definitions import build_definitions
     from orchestration.defs.transform import dbt_asset_keys
     from orchestration.instance import prepare_dagster_home
-    from orchestration.runner import run_job
+    from orchestration.runner import run_transform
 
     settings = build_settings(source, warehouse)
     if not settings.warehouse_path.exists():
@@ -74,21 +68,21 @@ def transform(
         if not selection:
             fail(f"--select {' '.join(select)} matches no dbt model, seed or snapshot")
     dbt_log = orchestration.alert_log.parent / "dbt.log"
-    tags = {BUILD_TAG: "changed" if incremental else "all", DBT_LOG_TAG: str(dbt_log)}
-    if full_refresh:
-        tags[FULL_REFRESH_TAG] = "true"
-    if as_of:
-        tags[AS_OF_TAG] = as_of
     with dg.DagsterInstance.get() as instance:
-        summary = run_job(
-            "transform",
+        summary = run_transform(
             settings,
             orchestration,
             instance,
-            definitions=definitions,
-            tags=tags,
-            asset_selection=selection,
+            definitions,
+            incremental=incremental,
+            full_refresh=full_refresh,
+            as_of=as_of,
+            selection=selection,
+            tags={DBT_LOG_TAG: str(dbt_log)},
         )
+    if not summary.run_id:
+        console.print("Nothing to transform: every model is current.")
+        return
     print_summary(summary, orchestration, summary.seconds)
     console.print(f"dbt's output: {dbt_log}")
     if not summary.success:

@@ -1,8 +1,19 @@
 """Jobs, schedules, the one-writer rule and alerting.
 
-- ``incremental``: observe the source, extract incrementally, build, check (no
-  reconciliation: hard deletes are only detected by a reconcile extract), publish when
-  every ERROR check passed;
+The hourly cycle is two runs, so each costs what changed:
+
+- ``land`` (scheduled hourly): observe the source, extract incrementally, the raw contract
+  and freshness checks (no reconciliation: hard deletes are only detected by a reconcile
+  extract);
+- ``incremental``, started by the ``build_after_land`` sensor when a land run succeeds
+  (and by ``warehouse run`` the same way): only the dbt models the change detector finds
+  not current (``decide_build``), the checks of those models, and the publication when
+  every required check passed on the warehouse as it is. No run at all when everything is
+  current and already served. Launched whole from the UI, the job does all of it in one
+  run, and its dbt step builds only what is not current, carrying the rest over.
+
+The other jobs:
+
 - ``reconcile``: observe, reconcile extraction (hard deletes, stale cursors), full
   dbt build, every check including reconciliation, publish;
 - ``report``: render (and email) the leadership report from the published serving
@@ -20,21 +31,28 @@ local alert log for every failed run and every failed check.
 """
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
+from ingestion.settings import WarehouseSettings
 from orchestration.alerting import Alert, send_alert
+from orchestration.check_ledger import gate
 from orchestration.config import (
     BUILD_TAG,
     EXTRACT_MODE_TAG,
     FULL_REFRESH_TAG,
+    PLANNED_TAG,
     SELF_ALERTING_TAG,
     WRITER_TAG,
     OrchestrationSettings,
 )
-from orchestration.defs.serving import REPORT_KEY
+from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
+from orchestration.defs.transform import dbt_project, plan_incremental_build
+from orchestration.serving.publish import served_state
+from orchestration.serving.settings import ServingSettings
 
 WRITER_TAGS = {WRITER_TAG: "true"}
 
@@ -53,14 +71,27 @@ def _built() -> dg.AssetSelection:
 
 # define_asset_job's return type is not exported by dagster: jobs are typed Any here.
 def incremental_job(reconciliation: Sequence[dg.AssetCheckKey]) -> Any:
-    """Hourly: observe, extract what changed, build what is not current, check, publish."""
+    """Hourly, after ``land``: build what is not current, check it, publish."""
     return dg.define_asset_job(
         "incremental",
         selection=_built() - dg.AssetSelection.checks(*reconciliation),
-        description="Observe the source, extract incrementally, build the models the warehouse "
-        "does not hold current, run the checks of what changed, publish when every required "
-        "check passed on the warehouse as it is.",
+        description="Build the models the warehouse does not hold current, run their checks, "
+        "publish when every required check passed on the warehouse as it is. Started after "
+        "each land run with only what changed selected; launched whole, it also observes "
+        "and extracts, and builds only what is not current.",
         tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental", BUILD_TAG: "changed"},
+    )
+
+
+def land_job(land: Sequence[dg.AssetKey], reconciliation: Sequence[dg.AssetCheckKey]) -> Any:
+    """Hourly, first: observe the source, extract what changed, check raw."""
+    return dg.define_asset_job(
+        "land",
+        selection=dg.AssetSelection.assets(*land) - dg.AssetSelection.checks(*reconciliation),
+        description="Observe the source, extract what changed into raw, run the raw contract "
+        "and freshness checks. When it succeeds, the build_after_land sensor starts the "
+        "incremental run of what the warehouse no longer holds current.",
+        tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental"},
     )
 
 
@@ -102,18 +133,22 @@ def report_job() -> Any:
     )
 
 
-def schedules(jobs: Iterable[Any], settings: OrchestrationSettings) -> list[dg.ScheduleDefinition]:
-    """One schedule per job, cron and time zone from the settings."""
-    crons = {
-        "incremental": settings.incremental_cron,
-        "reconcile": settings.reconcile_cron,
-        "report": settings.report_cron,
-    }
-    status = (
+def _schedule_status(settings: OrchestrationSettings) -> dg.DefaultScheduleStatus:
+    return (
         dg.DefaultScheduleStatus.RUNNING
         if settings.schedules_running
         else dg.DefaultScheduleStatus.STOPPED
     )
+
+
+def schedules(jobs: Iterable[Any], settings: OrchestrationSettings) -> list[dg.ScheduleDefinition]:
+    """One schedule per job, cron and time zone from the settings."""
+    crons = {
+        "land": settings.incremental_cron,
+        "reconcile": settings.reconcile_cron,
+        "report": settings.report_cron,
+    }
+    status = _schedule_status(settings)
     return [
         dg.ScheduleDefinition(
             name=f"{job.name}_schedule",
@@ -125,6 +160,86 @@ def schedules(jobs: Iterable[Any], settings: OrchestrationSettings) -> list[dg.S
         for job in jobs
         if job.name in crons
     ]
+
+
+# -- the hourly job's second run ------------------------------------------------------------
+
+
+@dataclass
+class BuildDecision:
+    """What the second run of the hourly job does: the assets it builds (with their checks),
+    whether it publishes, from scratch or not, and why."""
+
+    keys: list[dg.AssetKey]
+    publish: bool
+    full_refresh: bool
+    description: str
+    current: list[str] = field(default_factory=list)  # dbt assets left as they are
+
+    @property
+    def nothing(self) -> bool:
+        """True when the warehouse is current and already served: no second run."""
+        return not self.keys and not self.publish
+
+    @property
+    def selection(self) -> list[dg.AssetKey]:
+        """The assets of the build run (their checks come with them)."""
+        return [*self.keys, *([PUBLISH_KEY] if self.publish else [])]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The build run's tags."""
+        return {PLANNED_TAG: "true", **({FULL_REFRESH_TAG: "true"} if self.full_refresh else {})}
+
+
+def decide_build(
+    required: Sequence[str],
+    dbt_keys: Iterable[dg.AssetKey],
+    warehouse: WarehouseSettings,
+    orchestration: OrchestrationSettings,
+    serving: ServingSettings | None = None,
+) -> BuildDecision:
+    """After the land run: the dbt assets that are not current (``plan_incremental_build``)
+    and whether the served version is stale (``required``: the checks the gate needs)."""
+    project = dbt_project(orchestration.dbt_target_dir)
+    plan = plan_incremental_build(project, warehouse, required)
+    current = sorted(k.to_user_string() for k in set(dbt_keys) - set(plan.keys))
+    publish = bool(plan.keys)
+    if not publish:
+        verdict = gate(warehouse.warehouse_path, project.manifest_path, required)
+        serving = serving or ServingSettings(
+            data_dir=warehouse.data_dir, dbt_target_dir=orchestration.dbt_target_dir
+        )
+        _, served_from = served_state(serving)
+        publish = not verdict.open or served_from != verdict.state
+    return BuildDecision(list(plan.keys), publish, plan.full_refresh, plan.description, current)
+
+
+def build_after_land_sensor(
+    land: Any, incremental: Any, decide: Callable[[], BuildDecision]
+) -> dg.SensorDefinition:
+    """After each successful land run, the ``incremental`` run that builds, checks and
+    publishes what is not current (none when everything is, and is served)."""
+
+    @dg.run_status_sensor(
+        name="build_after_land",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[land],
+        request_job=incremental,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def build_after_land(context: dg.RunStatusSensorContext) -> Any:
+        """Plan the build from the warehouse's state and launch it."""
+        decision = decide()
+        if decision.nothing:
+            return dg.SkipReason("every model is current and the served version is too")
+        return dg.RunRequest(
+            run_key=f"build-after-{context.dagster_run.run_id}",
+            asset_selection=decision.selection,
+            tags=decision.tags,
+        )
+
+    return build_after_land
 
 
 # -- alerting ----------------------------------------------------------------------------
@@ -212,17 +327,18 @@ def build_defs(
     reconciliation_checks: Sequence[dg.AssetCheckKey],
     dbt: dg.AssetsDefinition,
     raw_suites: Sequence[dg.AssetCheckKey],
+    land: Sequence[dg.AssetKey],
+    decide: Callable[[], BuildDecision],
 ) -> dg.Definitions:
-    """Jobs, schedules and sensors; every job runs in one process (DuckDB has one writer)."""
-    jobs = [
-        incremental_job(reconciliation_checks),
-        reconcile_job(),
-        report_job(),
-        transform_job(dbt, raw_suites),
-    ]
+    """Jobs, schedules and sensors; every job runs in one process (DuckDB has one writer).
+    ``land``: the source and raw assets the land job lands; ``decide``: what the
+    incremental run after it builds."""
+    land_run = land_job(land, reconciliation_checks)
+    incremental = incremental_job(reconciliation_checks)
+    jobs = [land_run, incremental, reconcile_job(), report_job(), transform_job(dbt, raw_suites)]
     return dg.Definitions(
         jobs=jobs,
         schedules=schedules(jobs, settings),
-        sensors=alert_sensors(settings),
+        sensors=[*alert_sensors(settings), build_after_land_sensor(land_run, incremental, decide)],
         executor=dg.in_process_executor,
     )

@@ -284,27 +284,32 @@ def reconciliation_checks(manifest: Path) -> dg.AssetChecksDefinition:
             for table in tables:
                 key = raw_key(table.name)
                 if not relation_exists(con, "raw", table.name):
-                    missing = _missing_result(key, RECONCILIATION, Severity.ERROR, table.raw_relation)
+                    missing = _missing_result(
+                        key, RECONCILIATION, Severity.ERROR, table.raw_relation
+                    )
                     yield ledger.judged(missing, _raw_ref(table.name))
                     continue
                 source, raw = sources[table.name], profile_raw(con, table)
                 passed, description = reconcile(source, raw)
-                yield ledger.judged(dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name=RECONCILIATION,
-                    passed=passed,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    description=description,
-                    metadata={
-                        "source_rows": source.row_count,
-                        "raw_rows": raw.rows,
-                        "raw_deleted_at_source": raw.deleted,
-                        "raw_live_rows": raw.live_rows,
-                        "money_column": table.money_column or "none",
-                        "source_money_sum": str(source.money_sum),
-                        "raw_money_sum": str(raw.live_money_sum),
-                    },
-                ), _raw_ref(table.name))
+                yield ledger.judged(
+                    dg.AssetCheckResult(
+                        asset_key=key,
+                        check_name=RECONCILIATION,
+                        passed=passed,
+                        severity=dg.AssetCheckSeverity.ERROR,
+                        description=description,
+                        metadata={
+                            "source_rows": source.row_count,
+                            "raw_rows": raw.rows,
+                            "raw_deleted_at_source": raw.deleted,
+                            "raw_live_rows": raw.live_rows,
+                            "money_column": table.money_column or "none",
+                            "source_money_sum": str(source.money_sum),
+                            "raw_money_sum": str(raw.live_money_sum),
+                        },
+                    ),
+                    _raw_ref(table.name),
+                )
         ledger.save()
 
     return reconciliation
@@ -416,7 +421,9 @@ def row_accounting_checks(
                     yield carried
                     continue
                 if not relation_exists(con, model.schema, model.table):
-                    result = _missing_result(model.key, ROW_ACCOUNTING, Severity.ERROR, model.relation)
+                    result = _missing_result(
+                        model.key, ROW_ACCOUNTING, Severity.ERROR, model.relation
+                    )
                 else:
                     result = row_accounting_result(table, model, account_rows(con, table, model))
                 yield ledger.judged(result, [model.unique_id, *_raw_ref(table.name)])

@@ -65,6 +65,7 @@ from orchestration.config import (
     BUILD_TAG,
     DBT_LOG_TAG,
     FULL_REFRESH_TAG,
+    PLANNED_TAG,
     REBUILT_METADATA,
     WRITER_POOL,
 )
@@ -168,6 +169,7 @@ class BuildRequest:
     changed_only: bool
     full_refresh: bool
     as_of: str | None
+    planned: bool = False  # the run's selection is an incremental plan's
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> "BuildRequest":
@@ -179,6 +181,7 @@ class BuildRequest:
             changed_only=mode == "changed",
             full_refresh=tags.get(FULL_REFRESH_TAG) == "true",
             as_of=tags.get(AS_OF_TAG) or None,
+            planned=tags.get(PLANNED_TAG) == "true",
         )
 
     @property
@@ -246,6 +249,107 @@ def modified_nodes(dbt: DbtCliResource, project: DbtProject, state: BuildState) 
     return found
 
 
+@dataclass(frozen=True)
+class ProjectIndex:
+    """dbt's manifest with each node's asset key and each test's check key."""
+
+    manifest: Mapping[str, Any]
+    graph: Graph
+    keys: Mapping[str, dg.AssetKey]  # unique_id -> asset key, for models, seeds, snapshots
+    check_keys: Mapping[str, dg.AssetCheckKey]  # test unique_id -> check key
+
+    @classmethod
+    def load(cls, project: DbtProject) -> "ProjectIndex":
+        """The index of the project's manifest (``project.manifest_path``)."""
+        manifest = json.loads(project.manifest_path.read_text())
+        graph = Graph.from_manifest(manifest)
+        t = translator()
+        keys = {uid: t.get_asset_spec(manifest, uid, project).key for uid in graph.nodes}
+        return cls(manifest, graph, keys, _check_keys(manifest, project))
+
+
+@dataclass(frozen=True)
+class IncrementalBuild:
+    """What an incremental build must run: these dbt nodes (with their tests and checks),
+    from scratch or not, and why."""
+
+    unique_ids: frozenset[str]
+    keys: tuple[dg.AssetKey, ...]
+    full_refresh: bool
+    description: str
+
+
+def plan_incremental_build(
+    project: DbtProject,
+    warehouse: WarehouseSettings,
+    required: Sequence[str] = (),
+    request: "BuildRequest | None" = None,
+) -> IncrementalBuild:
+    """The dbt nodes the warehouse does not hold current (``build_state.plan_build``), with
+    everything downstream, those with a test or a ``required`` check that has no verdict on
+    what they hold now, and, when the project's files changed, what dbt's
+    ``state:modified+`` selects (``dbt ls`` against the recorded state)."""
+    request = request or BuildRequest(changed_only=True, full_refresh=False, as_of=None)
+    index = ProjectIndex.load(project)
+    graph = index.graph
+    state = BuildState.load(state_folder(warehouse.warehouse_path))
+    fingerprint = project_fingerprint(DBT_PROJECT_DIR, request.dbt_vars, version("dbt-core"))
+    with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
+        facts = read_facts(con)
+        verdicts = read_verdicts(con)
+    plan = plan_build(graph, state, facts, fingerprint)
+    plan = _with_unjudged_tests(plan, graph, facts, verdicts, index.check_keys)
+    plan = _with_unjudged_checks(plan, index, facts, verdicts, required)
+    if plan.everything:
+        build = set(graph.nodes)
+        return IncrementalBuild(frozenset(build), _keys(index, build), True, _describe(plan, []))
+    modified: list[str] = []
+    if plan.code_changed:
+        with warehouse_env(warehouse):
+            modified = modified_nodes(dbt_resource(project), project, state)
+    build = set(plan.dirty) | graph.descendants(plan.dirty) | set(modified)
+    recoded = set(modified) | graph.descendants(modified)
+    full_refresh = (
+        request.full_refresh
+        or plan.full_refresh
+        or any(graph.nodes[u].materialized == "incremental" for u in recoded if u in graph.nodes)
+    )
+    build = {u for u in build if u in graph.nodes}
+    description = _describe(plan, modified) if build else "dbt: every model is current"
+    return IncrementalBuild(frozenset(build), _keys(index, build), full_refresh, description)
+
+
+def _keys(index: ProjectIndex, unique_ids: set[str]) -> tuple[dg.AssetKey, ...]:
+    return tuple(sorted((index.keys[u] for u in unique_ids), key=lambda k: k.to_user_string()))
+
+
+def _with_unjudged_checks(
+    plan: Plan,
+    index: ProjectIndex,
+    facts,
+    verdicts: Mapping[str, Verdict],
+    required: Sequence[str],
+) -> Plan:
+    """The plan, with every dbt node that a ``required`` check (a Great Expectations suite,
+    the row accounting) has no current verdict on made dirty: its check runs with it."""
+    if plan.everything or not required:
+        return plan
+    identities = relation_identities(index.graph, facts)
+    by_key = {key.to_user_string(): uid for uid, key in index.keys.items()}
+    dirty = dict(plan.dirty)
+    for check in required:
+        asset = check.rsplit(":", 1)[0]
+        unique_id = by_key.get(asset)
+        if unique_id is None or unique_id in dirty:
+            continue
+        found = verdicts.get(check)
+        if found is None or not found.is_current(identities):
+            dirty[unique_id] = (
+                f"its check {check.rsplit(':', 1)[1]} has no verdict on what it holds"
+            )
+    return Plan(plan.everything, plan.full_refresh, plan.code_changed, dirty)
+
+
 # -- the dbt asset -----------------------------------------------------------------------
 
 
@@ -282,21 +386,19 @@ class _BuildStep:
         self.project = project
         self.warehouse = warehouse
         self.request = BuildRequest.from_tags(context.run.tags)
-        self.manifest = json.loads(project.manifest_path.read_text())
-        self.graph = Graph.from_manifest(self.manifest)
+        index = ProjectIndex.load(project)
+        self.manifest = index.manifest
+        self.graph = index.graph
+        self.keys = index.keys
+        self.check_keys = index.check_keys
         self.state = BuildState.load(state_folder(warehouse.warehouse_path))
         self.fingerprint = project_fingerprint(
             DBT_PROJECT_DIR, self.request.dbt_vars, version("dbt-core")
         )
-        t = translator()
-        self.keys = {
-            uid: t.get_asset_spec(self.manifest, uid, project).key for uid in self.graph.nodes
-        }
         self.selected = {
             uid for uid, key in self.keys.items() if key in context.selected_asset_keys
         }
         self.subset = self.selected != set(self.graph.nodes)
-        self.check_keys = _check_keys(self.manifest, project)
 
     def run(self) -> Iterator[Any]:
         with duckdb.connect(str(self.warehouse.warehouse_path)) as con:
@@ -321,8 +423,9 @@ class _BuildStep:
         else:
             args = ["build", *(["--full-refresh"] if self.request.full_refresh else [])]
             args += _vars_args(self.request)
-        with warehouse_env(self.warehouse), _dbt_console(
-            self.context.run.tags.get(DBT_LOG_TAG), self.context
+        with (
+            warehouse_env(self.warehouse),
+            _dbt_console(self.context.run.tags.get(DBT_LOG_TAG), self.context),
         ):
             invocation = self.dbt.cli(
                 args,
@@ -339,8 +442,10 @@ class _BuildStep:
         built_manifest = _artifact(invocation, "manifest.json") or self.manifest
         with duckdb.connect(str(self.warehouse.warehouse_path)) as con:
             after = read_facts(con)
-            # A build of everything it was asked for that succeeded moves the whole state on.
-            complete = success and not self.subset and bool(outcomes)
+            # A build of everything it was asked for that succeeded moves the whole state on:
+            # the whole project, or the subset an incremental plan chose.
+            planned = self.request.planned or not self.subset
+            complete = success and planned and bool(outcomes)
             record_build(
                 self.state, self.graph, built_manifest, outcomes, after, self.fingerprint, complete
             )
@@ -374,7 +479,9 @@ class _BuildStep:
                     [self.graph.ref_of(p) for p in self.graph.tests.get(unique_id, ())],
                     identities,
                     passed=status in ("pass", "warn"),
-                    severity="WARN" if status == "warn" else _test_severity(self.manifest, unique_id),
+                    severity="WARN"
+                    if status == "warn"
+                    else _test_severity(self.manifest, unique_id),
                     description=_test_description(result),
                     run_id=self.context.run_id,
                 )
@@ -402,7 +509,7 @@ class _BuildStep:
             output_name = self.context.assets_def.get_output_name_for_asset_key(key)
             version = dg.DataVersion(identities.get(unique_id, "unbuilt"))
             if output_name in built:
-                metadata = dict(built[output_name].metadata)
+                metadata: dict[str, Any] = dict(built[output_name].metadata)
                 if unique_id in row_counts:
                     metadata["dagster/row_count"] = row_counts[unique_id]
                 yield dg.Output(None, output_name, metadata=metadata, data_version=version)
@@ -540,9 +647,7 @@ def _check_events(events: Sequence[Any]) -> dict[dg.AssetCheckKey, dg.AssetCheck
     return found
 
 
-def _row_counts(
-    con: duckdb.DuckDBPyConnection, graph: Graph, built: set[str]
-) -> dict[str, int]:
+def _row_counts(con: duckdb.DuckDBPyConnection, graph: Graph, built: set[str]) -> dict[str, int]:
     """Rows of every table, seed and snapshot ``built`` (a view's count would run it)."""
     counts = {}
     for unique_id in built:
@@ -550,9 +655,11 @@ def _row_counts(
         if node is None or node.materialized in ("view", "ephemeral"):
             continue
         try:
-            counts[unique_id] = int(con.execute(f"select count(*) from {node.relation}").fetchone()[0])  # type: ignore[index]
+            row = con.execute(f"select count(*) from {node.relation}").fetchone()
         except duckdb.Error:
             continue
+        if row is not None:
+            counts[unique_id] = int(row[0])
     return counts
 
 
@@ -565,9 +672,7 @@ def _artifact(invocation: Any, name: str) -> dict[str, Any]:
 
 def _failure_line(run_results: Mapping[str, Any], invocation: Any) -> str:
     """One line: how many nodes failed and the first one's reason."""
-    failed = [
-        r for r in run_results.get("results", []) if str(r["status"]) in ("error", "fail")
-    ]
+    failed = [r for r in run_results.get("results", []) if str(r["status"]) in ("error", "fail")]
     if not failed:
         error = invocation.get_error()
         return f"dbt failed before building anything: {str(error).splitlines()[0] if error else 'see logs/dbt.log'}"

@@ -222,8 +222,16 @@ def _write_metadata(
     con.executemany(
         f"insert into {target}.{METADATA_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            [version, published_at, data_as_of, checks.passed, checks.failed, name, rows]
-            + [checks.state or None]
+            [
+                version,
+                published_at,
+                data_as_of,
+                checks.passed,
+                checks.failed,
+                name,
+                rows,
+                checks.state or None,
+            ]
             for name, rows in counts.items()
         ],
     )

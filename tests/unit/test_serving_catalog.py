@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import duckdb
 import pytest
 
 from orchestration.serving.catalog import discover_served_tables
-from orchestration.serving.checks import PublishBlocked, load_check_results, write_check_results
 from orchestration.serving.postgres import pg_type, tenant_role_name
 from tests.serving_support import build_warehouse, mart_rows, write_manifest
 
@@ -45,43 +42,6 @@ def test_manifest_resolves_a_name_in_two_schemas(tmp_path):
     tables = {t.name: t for t in discover_served_tables(con, "wh", manifest)}
     assert tables["mart_ltv_cohorts"].schema == "main_marts"
     assert "mart_gone" not in tables  # not a dbt model any more
-
-
-def test_orchestration_check_results(tmp_path):
-    path = write_check_results(
-        tmp_path / "checks.json",
-        [
-            {"name": "a", "passed": True},
-            {"name": "b", "passed": False, "blocking": False},
-            {"name": "c", "passed": True, "blocking": True},
-        ],
-    )
-    summary = load_check_results(path)
-    assert (summary.passed, summary.failed, summary.gate_open) == (2, 1, True)
-    assert summary.stamp() == "checks: 2 passed, 1 failed"
-    write_check_results(path, [{"name": "x", "passed": False}])
-    assert load_check_results(path).blocking_failures == ("x",)
-
-
-def test_dbt_run_results_gate(tmp_path):
-    results = {
-        "metadata": {"generated_at": "2026-11-01T06:00:00Z"},
-        "results": [
-            {"unique_id": "model.p.mart_a", "status": "success"},
-            {"unique_id": "test.p.unique_a", "status": "pass"},
-            {"unique_id": "test.p.not_null_a", "status": "pass"},
-            {"unique_id": "test.p.fresh", "status": "warn"},
-            {"unique_id": "test.p.rel", "status": "fail"},
-        ],
-    }
-    path = tmp_path / "run_results.json"
-    path.write_text(json.dumps(results))
-    summary = load_check_results(path)
-    assert (summary.passed, summary.failed) == (2, 2)
-    assert summary.blocking_failures == ("test.p.rel",)
-    assert summary.data_as_of.isoformat() == "2026-11-01T06:00:00+00:00"
-    with pytest.raises(PublishBlocked, match="no check results"):
-        load_check_results(tmp_path / "missing.json")
 
 
 @pytest.mark.parametrize(
