@@ -29,6 +29,10 @@ BUILD_TAG = "warehouse/dbt_build"
 #: Run tag of a run whose dbt selection an incremental plan chose (the hourly build after
 #: the extract): when it succeeds, the whole build state moves on.
 PLANNED_TAG = "warehouse/planned_build"
+#: Run tag asking every check to judge again, not carry over a verdict on an unchanged
+#: relation (identities follow what dlt and dbt write; a change made by hand is only
+#: seen by a check that runs again).
+RECHECK_TAG = "warehouse/recheck"
 #: Run tag with the metrics' as-of time (ISO UTC) for dbt's ``as_of`` var.
 AS_OF_TAG = "warehouse/as_of"
 #: Run tag asking the dbt step for ``--full-refresh``.
@@ -69,6 +73,10 @@ class OrchestrationSettings(BaseSettings):
     gx_site_dir: Path = Field(
         default_factory=lambda: PROJECT_ROOT / "gx_site",
         description="Where the Great Expectations Data Docs site is built.",
+    )
+    dbt_project_dir: Path = Field(
+        default_factory=lambda: PROJECT_ROOT / "dbt_project",
+        description="The dbt project the warehouse is built with.",
     )
     dbt_target_dir: Path = Field(
         default_factory=lambda: PROJECT_ROOT / "dbt_project" / "target",

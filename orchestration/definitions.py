@@ -48,8 +48,10 @@ def build_definitions(
     serving_settings = serving_settings or ServingSettings(
         data_dir=warehouse.data_dir, dbt_target_dir=orchestration.dbt_target_dir
     )
-    transform_defs, marts, staging = transform.build_defs(warehouse, orchestration.dbt_target_dir)
-    project = transform.dbt_project(orchestration.dbt_target_dir)
+    transform_defs, marts, staging = transform.build_defs(
+        warehouse, orchestration.dbt_target_dir, orchestration.dbt_project_dir
+    )
+    project = transform.dbt_project(orchestration.dbt_target_dir, orchestration.dbt_project_dir)
     ingestion_defs = ingestion.build_defs(warehouse)
     quality_defs = quality.build_defs(
         warehouse, orchestration, marts, staging, project.manifest_path
@@ -88,8 +90,12 @@ def publication_gate(
     warehouse: WarehouseSettings, orchestration: OrchestrationSettings
 ) -> GateVerdict:
     """The gate ``warehouse publish`` asks: the publish step's, on the same required checks."""
-    transform_defs, marts, staging = transform.build_defs(warehouse, orchestration.dbt_target_dir)
-    manifest = transform.dbt_project(orchestration.dbt_target_dir).manifest_path
+    transform_defs, marts, staging = transform.build_defs(
+        warehouse, orchestration.dbt_target_dir, orchestration.dbt_project_dir
+    )
+    manifest = transform.dbt_project(
+        orchestration.dbt_target_dir, orchestration.dbt_project_dir
+    ).manifest_path
     quality_defs = quality.build_defs(warehouse, orchestration, marts, staging, manifest)
     required = required_checks([transform_defs, quality_defs])
     return gate(warehouse.warehouse_path, manifest, required)

@@ -299,7 +299,7 @@ def run_transform(
     if incremental:
         request = BuildRequest(changed_only=True, full_refresh=full_refresh, as_of=as_of)
         plan = plan_incremental_build(
-            dbt_project(orchestration.dbt_target_dir),
+            dbt_project(orchestration.dbt_target_dir, orchestration.dbt_project_dir),
             warehouse,
             required_checks([definitions]),
             request,

@@ -7,6 +7,7 @@ parsed once per session (into a tmp folder: nothing is written into the working 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,56 @@ def build(
     warehouse = warehouse_settings(root)
     orchestration = orchestration_settings(root, dbt_target, **overrides)
     return build_definitions(warehouse, orchestration), warehouse, orchestration
+
+
+@dataclass
+class Transformed:
+    """What one `warehouse transform` run did, as the tests read it."""
+
+    summary: Any
+
+    @property
+    def success(self) -> bool:
+        return bool(self.summary.success)
+
+    @property
+    def skipped(self) -> bool:
+        """Nothing was built: every model was current."""
+        return not self.summary.run_id
+
+    @property
+    def built(self) -> set[str]:
+        """The dbt nodes (by name) the run rebuilt."""
+        return {asset.split("/")[-1] for asset in self.summary.materialized}
+
+    @property
+    def failures(self) -> list[str]:
+        """Each failed check and the failed step, one line each."""
+        lines = [f"{c.asset} {c.check}: {c.description}" for c in self.summary.checks_failed]
+        return [*lines, *([self.summary.failure] if self.summary.failure else [])]
+
+
+def transform(
+    settings: WarehouseSettings,
+    dbt_target: Path,
+    project_dir: Path | None = None,
+    **options: Any,
+) -> Transformed:
+    """`warehouse transform` as the CLI runs it (the Dagster transform job, in this process, on
+    an ephemeral instance), every artefact under the warehouse's data folder. ``project_dir``:
+    a copy of the dbt project to build instead of the repository's; ``options``:
+    ``incremental``, ``full_refresh``, ``as_of`` or ``select`` (a dbt selection string)."""
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.transform import dbt_asset_keys
+    from orchestration.runner import run_transform
+
+    root = settings.data_dir
+    extra = {"dbt_project_dir": project_dir} if project_dir else {}
+    orchestration = orchestration_settings(root, dbt_target, **extra)
+    definitions = build_definitions(settings, orchestration)
+    select = options.pop("select", None)
+    if select:
+        options["selection"] = dbt_asset_keys(definitions, select)
+    with dg.DagsterInstance.ephemeral() as instance:
+        summary = run_transform(settings, orchestration, instance, definitions, **options)
+    return Transformed(summary)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.serving.checks import CheckSummary
+
 TENANTS = {1: "America/New_York", 2: "Europe/Berlin"}
 MONTHS = [date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(3, 23)]  # 2025-03..2026-10
 
@@ -291,15 +293,14 @@ def write_manifest(path: Path, warehouse: Path, schema: str = "main_marts") -> P
     return path
 
 
-def passing_checks(path: Path, passed: int = 12, failed_warn: int = 1) -> Path:
-    """Check results JSON with ``passed`` passing and ``failed_warn`` non-blocking failures."""
-    from orchestration.serving.checks import write_check_results
-
-    checks = [{"name": f"check_{i}", "passed": True, "blocking": True} for i in range(passed)]
-    checks += [
-        {"name": f"warn_{i}", "passed": False, "blocking": False} for i in range(failed_warn)
-    ]
-    return write_check_results(path, checks, as_of=datetime(2026, 11, 1, 6, tzinfo=UTC))
+def passing_checks(passed: int = 12, failed_warn: int = 1) -> CheckSummary:
+    """An open gate: ``passed`` passing checks and ``failed_warn`` non-blocking failures."""
+    return CheckSummary(
+        passed=passed,
+        failed=failed_warn,
+        data_as_of=datetime(2026, 11, 1, 6, tzinfo=UTC),
+        failures=tuple(f"warn_{i}" for i in range(failed_warn)),
+    )
 
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -45,6 +45,7 @@ from orchestration.config import (
     EXTRACT_MODE_TAG,
     FULL_REFRESH_TAG,
     PLANNED_TAG,
+    RECHECK_TAG,
     SELF_ALERTING_TAG,
     WRITER_TAG,
     OrchestrationSettings,
@@ -107,6 +108,7 @@ def reconcile_job() -> Any:
             EXTRACT_MODE_TAG: "reconcile",
             BUILD_TAG: "all",
             FULL_REFRESH_TAG: "true",
+            RECHECK_TAG: "true",
         },
     )
 
@@ -201,7 +203,7 @@ def decide_build(
 ) -> BuildDecision:
     """After the land run: the dbt assets that are not current (``plan_incremental_build``)
     and whether the served version is stale (``required``: the checks the gate needs)."""
-    project = dbt_project(orchestration.dbt_target_dir)
+    project = dbt_project(orchestration.dbt_target_dir, orchestration.dbt_project_dir)
     plan = plan_incremental_build(project, warehouse, required)
     current = sorted(k.to_user_string() for k in set(dbt_keys) - set(plan.keys))
     publish = bool(plan.keys)

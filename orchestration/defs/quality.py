@@ -40,7 +40,7 @@ from expectations.validation import Severity, Suite, SuiteOutcome, build_data_do
 from ingestion.settings import WarehouseSettings
 from orchestration.build_state import RAW_PREFIX, Graph, read_facts, relation_identities
 from orchestration.check_ledger import Verdict, read_verdicts, record_verdicts, verdict
-from orchestration.config import WRITER_POOL, OrchestrationSettings
+from orchestration.config import RECHECK_TAG, WRITER_POOL, OrchestrationSettings
 from orchestration.keys import raw_key
 from orchestration.relations import ModelRelation
 from orchestration.source_catalog import SourceTable, source_tables
@@ -63,6 +63,7 @@ class CheckLedger:
 
     def __init__(self, context: AssetCheckExecutionContext, warehouse_path: Path, manifest: Path):
         self.run_id = context.run.run_id
+        self.recheck = context.run.tags.get(RECHECK_TAG) == "true"
         self.warehouse_path = warehouse_path
         self.graph = Graph.load(manifest)
         with warehouse_connection(warehouse_path) as con:
@@ -71,9 +72,10 @@ class CheckLedger:
         self.new: list[Verdict] = []
 
     def carried(self, key: dg.AssetCheckKey) -> dg.AssetCheckResult | None:
-        """The check's last verdict as a result, when it judged what its relations hold now."""
+        """The check's last verdict as a result, when it judged what its relations hold now
+        (never in a run tagged to check everything again)."""
         found = self.verdicts.get(key.to_user_string())
-        if found is None or not found.is_current(self.identities):
+        if self.recheck or found is None or not found.is_current(self.identities):
             return None
         return dg.AssetCheckResult(
             asset_key=key.asset_key,

@@ -103,23 +103,22 @@ def translator() -> WarehouseDbtTranslator:
     )
 
 
-def dbt_project(target_dir: Path) -> DbtProject:
-    """The project, its artefacts under ``target_dir`` (git-ignored, or a test's tmp_path)."""
-    return DbtProject(
-        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=target_dir
-    )
+def dbt_project(target_dir: Path, project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
+    """The project (``project_dir``: this repository's, or a test's copy), its artefacts under
+    ``target_dir`` (git-ignored, or a test's tmp_path)."""
+    return DbtProject(project_dir=project_dir, profiles_dir=project_dir, target_path=target_dir)
 
 
-def _project_changed_since(moment: float) -> bool:
+def _project_changed_since(project_dir: Path, moment: float) -> bool:
     """Whether any file of the dbt project (models, macros, seeds, config) is newer."""
     for folder in ("models", "macros", "seeds", "snapshots", "tests"):
-        for path in (DBT_PROJECT_DIR / folder).rglob("*"):
+        for path in (project_dir / folder).rglob("*"):
             if path.is_file() and path.stat().st_mtime > moment:
                 return True
     return any(
-        (DBT_PROJECT_DIR / name).stat().st_mtime > moment
+        (project_dir / name).stat().st_mtime > moment
         for name in ("dbt_project.yml", "profiles.yml")
-        if (DBT_PROJECT_DIR / name).exists()
+        if (project_dir / name).exists()
     )
 
 
@@ -137,7 +136,8 @@ def ensure_manifest(project: DbtProject, warehouse: WarehouseSettings) -> Path:
     """``dbt parse`` when the manifest is missing or older than the project's files, so the
     definitions load on a fresh clone and never describe a stale project."""
     manifest = project.manifest_path
-    if not manifest.exists() or _project_changed_since(manifest.stat().st_mtime):
+    project_dir = Path(project.project_dir)
+    if not manifest.exists() or _project_changed_since(project_dir, manifest.stat().st_mtime):
         with warehouse_env(warehouse):
             dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
@@ -293,7 +293,9 @@ def plan_incremental_build(
     index = ProjectIndex.load(project)
     graph = index.graph
     state = BuildState.load(state_folder(warehouse.warehouse_path))
-    fingerprint = project_fingerprint(DBT_PROJECT_DIR, request.dbt_vars, version("dbt-core"))
+    fingerprint = project_fingerprint(
+        Path(project.project_dir), request.dbt_vars, version("dbt-core")
+    )
     with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
         facts = read_facts(con)
         verdicts = read_verdicts(con)
@@ -393,7 +395,7 @@ class _BuildStep:
         self.check_keys = index.check_keys
         self.state = BuildState.load(state_folder(warehouse.warehouse_path))
         self.fingerprint = project_fingerprint(
-            DBT_PROJECT_DIR, self.request.dbt_vars, version("dbt-core")
+            Path(project.project_dir), self.request.dbt_vars, version("dbt-core")
         )
         self.selected = {
             uid for uid, key in self.keys.items() if key in context.selected_asset_keys
@@ -754,11 +756,11 @@ def dbt_asset_keys(definitions: dg.Definitions, select: str) -> list[dg.AssetKey
 
 
 def build_defs(
-    warehouse: WarehouseSettings, target_dir: Path
+    warehouse: WarehouseSettings, target_dir: Path, project_dir: Path = DBT_PROJECT_DIR
 ) -> tuple[dg.Definitions, dict[str, ModelRelation], dict[str, ModelRelation]]:
     """The dbt assets, the marts they build and the staging models of the platform tables
     (for the quality checks and the jobs)."""
-    project = dbt_project(target_dir)
+    project = dbt_project(target_dir, project_dir)
     ensure_manifest(project, warehouse)
     defs = dg.Definitions(
         assets=[dbt_build_assets(project, warehouse)],

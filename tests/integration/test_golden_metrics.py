@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 from orchestration.cli import app
-from orchestration.transformation import TransformResult, transform
+from tests.orchestration_support import Transformed, transform
 
 sys.path.insert(0, str(Path(__file__).parent))
 from golden_metrics import Golden, Source
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt")]
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, TransformResult]:
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Transformed]:
     """(source SQLite, warehouse DuckDB, dbt build result) after generate tiny -> extract ->
     transform."""
     root = tmp_path_factory.mktemp("golden")
@@ -45,12 +45,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Tran
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
     settings = WarehouseSettings(data_dir=root, source_url=source, path=warehouse)
-    outcome = transform(settings, target_path=root / "dbt_target", quiet=True)
+    outcome = transform(settings, root / "dbt_target")
     return sqlite_path, warehouse, outcome
 
 
 @pytest.fixture(scope="module")
-def built(pipeline: tuple[Path, Path, TransformResult]) -> tuple[Path, Path]:
+def built(pipeline: tuple[Path, Path, Transformed]) -> tuple[Path, Path]:
     assert pipeline[2].success, "\n".join(pipeline[2].failures)
     return pipeline[0], pipeline[1]
 
@@ -94,14 +94,15 @@ def compare(rows: dict, expected: dict, name: str) -> None:
             assert_close(rows[key][column], value, column, (name, key))
 
 
-def test_dbt_build_passes_every_test(pipeline: tuple[Path, Path, TransformResult]) -> None:
-    """`dbt build` on the tiny dataset: every model, snapshot, seed, data and unit test passes."""
+def test_dbt_build_passes_every_test(pipeline: tuple[Path, Path, Transformed]) -> None:
+    """`warehouse transform` on the tiny dataset: every model, snapshot and seed builds, and
+    every check on them passes (dbt's data tests, the row accounting, the mart suites, the raw
+    contract)."""
     outcome = pipeline[2]
     assert outcome.success, "\n".join(outcome.failures)
-    # no-op: the exposures (BI consumers), which dbt build lists but has nothing to run for.
-    assert set(outcome.statuses) <= {"success", "pass", "no-op"}, outcome.statuses
-    assert outcome.statuses["pass"] >= 240  # data tests + unit tests
-    assert outcome.statuses["success"] >= 55  # seeds, snapshots, models
+    assert outcome.summary.checks_failed == []
+    assert outcome.summary.checks_passed >= 240 + 24 + 5 + 24
+    assert len(outcome.built) >= 57  # seeds, snapshots, models
     with duckdb.connect(str(pipeline[1]), read_only=True) as con:
         marts = con.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
@@ -211,7 +212,7 @@ def test_mariadb_sourced_warehouse_agrees_with_the_golden(
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
     settings = WarehouseSettings(data_dir=tmp_path, source_url=source, path=warehouse)
-    outcome = transform(settings, target_path=tmp_path / "dbt_target", quiet=True)
+    outcome = transform(settings, tmp_path / "dbt_target")
     assert outcome.success, "\n".join(outcome.failures)
     built = (Path("unused: the golden reads the SQLite twin"), warehouse)
     for check in (

@@ -1,10 +1,11 @@
 """The whole graph through Dagster on a generated demo source, and the gates it enforces.
 
-One incremental run (source -> dlt -> dbt -> GX -> publish) on a tiny generated SQLite
-source; the weekly report job on what it published; then check-only runs against the
-warehouse it built: reconciliation with the source (and a planted missing row, which
-stops a publish), a planted WARN that does not block publication and a planted ERROR
-that does (the previously published version stays served).
+One hourly cycle as `warehouse run` runs it (the land job, then the incremental run of what
+is not current: source -> dlt -> dbt -> GX -> publish) on a tiny generated SQLite source; a
+second cycle after one source row changes; the weekly report job on what it published;
+then check-only runs against the warehouse it built: reconciliation with the source (and a
+planted missing row, which stops a publish), a planted WARN that does not block
+publication and a planted ERROR that does (the previously published version stays served).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import pytest
 
 from ingestion.generator import DefectRates, generate, manifest_path_for
 from ingestion.specs import TABLE_SPECS
-from orchestration.config import DBT_LOG_TAG
+from orchestration.build_state import pending_loads
+from orchestration.config import DBT_LOG_TAG, RECHECK_TAG
+from orchestration.definitions import publication_gate
 from orchestration.defs.quality import (
     MART_DISTRIBUTION,
     MART_RULES,
@@ -27,8 +30,7 @@ from orchestration.defs.quality import (
     ROW_ACCOUNTING,
 )
 from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
-from orchestration.runner import run_job, summarize
-from orchestration.serving.checks import load_check_results
+from orchestration.runner import run_hourly, run_job, summarize
 from orchestration.serving.publish import current_version, list_versions
 from orchestration.serving.settings import ServingSettings
 from tests.orchestration_support import (
@@ -68,16 +70,17 @@ def _build(tmp_path_factory: pytest.TempPathFactory):
     from orchestration.definitions import build_definitions
 
     orchestration = orchestration_settings(root, dbt_target)
-    defs = build_definitions(warehouse, orchestration, serving_settings(root, dbt_target))
+    serving = serving_settings(root, dbt_target)
+    defs = build_definitions(warehouse, orchestration, serving)
     with dg.DagsterInstance.ephemeral() as instance:
-        summary = run_job(
-            "incremental",
+        summary, _ = run_hourly(  # as `warehouse run` does
             warehouse,
             orchestration,
             instance,
+            defs,
+            tags={DBT_LOG_TAG: str(root / "logs" / "dbt.log")},
             alert=False,
-            definitions=defs,
-            tags={DBT_LOG_TAG: str(root / "logs" / "dbt.log")},  # as `warehouse run` does
+            serving=serving,
         )
     return defs, warehouse, orchestration, summary
 
@@ -89,7 +92,6 @@ def serving_settings(root: Path, dbt_target: Path, **overrides: object) -> Servi
         "data_dir": root / "data",
         "dbt_target_dir": dbt_target,
         "serving_path": root / "data" / "serving" / "warehouse.duckdb",
-        "checks_path": root / "data" / "checks.json",
         "report_dir": root / "data" / "reports",
         "serving_keep": 5,
         "pg_url": None,
@@ -102,6 +104,10 @@ def serving_settings(root: Path, dbt_target: Path, **overrides: object) -> Servi
 
 def _serving(warehouse) -> ServingSettings:
     return serving_settings(warehouse.data_dir.parent, dbt_target_dir(None))
+
+
+def _orchestration(warehouse):
+    return orchestration_settings(warehouse.data_dir.parent, dbt_target_dir(None))
 
 
 def _served(serving: ServingSettings, sql: str) -> list[tuple]:
@@ -141,6 +147,7 @@ def test_one_run_lands_transforms_and_checks_everything(built) -> None:
     # dbt's console output went to the log file the run named, not to stdout
     dbt_log = (warehouse.data_dir.parent / "logs" / "dbt.log").read_text()
     assert dbt_log.startswith(f"== dbt in run {summary.run_id} (incremental) ==")
+    # dbt built everything once: no state yet
     assert "Completed successfully" in dbt_log
     index = orchestration.gx_site_dir / "site" / "index.html"
     assert "raw.payments" in index.read_text()
@@ -160,15 +167,16 @@ def test_one_run_lands_transforms_and_checks_everything(built) -> None:
     ((passed, failed),) = _served(
         serving, "select distinct checks_passed, checks_failed from analytics._publish_metadata"
     )
-    assert (passed, failed) == (len(summary.checks), 0)  # every check of the run counted
-    gate = load_check_results(serving.resolved_checks_path)  # for `warehouse publish`/`report`
-    assert (gate.passed, gate.failed, gate.blocking_failures) == (len(summary.checks), 0, ())
+    assert (passed, failed) == (len(summary.checks), 0)  # every check of both runs counted
+    gate = publication_gate(warehouse, orchestration)  # what `warehouse publish` asks
+    assert gate.open and (len(gate.passed), gate.failed) == (len(summary.checks), ())
 
 
 def test_a_second_incremental_run_rebuilds_only_what_the_load_changed(built) -> None:
-    """Runs second: one payment changes at the source; the next hourly run lands that row,
+    """Runs second: one payment changes at the source; the next hourly cycle lands that row,
     rebuilds what reads payments (and the data-quality mart), leaves the rest as it was,
-    still checks and publishes, and records the loads it consumed."""
+    checks what it rebuilt, publishes, and records the loads it consumed; a cycle after it
+    with no change builds nothing and publishes nothing."""
     defs, warehouse, orchestration, first = built
     with sqlite3.connect(warehouse.demo_source_path) as con:
         payment_id, amount = con.execute(
@@ -180,9 +188,10 @@ def test_a_second_incremental_run_rebuilds_only_what_the_load_changed(built) -> 
             "where id = ?",
             [str(new_amount), payment_id],
         )
+    serving = _serving(warehouse)
     with dg.DagsterInstance.ephemeral() as instance:
-        summary = run_job(
-            "incremental", warehouse, orchestration, instance, alert=False, definitions=defs
+        summary, decision = run_hourly(
+            warehouse, orchestration, instance, defs, alert=False, serving=serving
         )
     assert summary.success, summary.failure
     assert summary.rows_landed == 1  # the changed payment, nothing re-landed
@@ -199,6 +208,10 @@ def test_a_second_incremental_run_rebuilds_only_what_the_load_changed(built) -> 
     assert rebuilt | current >= dbt_assets  # every dbt asset accounted for, none skipped
     assert "serving/publish" in summary.materialized and not summary.skipped_steps
     assert not summary.checks_failed, summary.checks_failed[:5]
+    # only the checks of what was rebuilt ran; the others' verdicts stand for what is current
+    checked = {c.asset.split("/")[-1] for c in summary.checks if not c.asset.startswith("raw/")}
+    assert checked <= rebuilt and "fct_payments" in checked
+    assert not checked & current
 
     with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
         ((built_amount,),) = con.execute(
@@ -210,6 +223,17 @@ def test_a_second_incremental_run_rebuilds_only_what_the_load_changed(built) -> 
         ).fetchall()
     assert built_amount == new_amount
     assert unconsumed == [(0,)]  # `warehouse transform --incremental` has nothing left to do
+
+    # nothing changed since: the cycle lands nothing, builds nothing and publishes nothing
+    served = current_version(serving)
+    with dg.DagsterInstance.ephemeral() as instance:
+        idle, decision = run_hourly(
+            warehouse, orchestration, instance, defs, alert=False, serving=serving
+        )
+    assert idle.success and decision.nothing
+    assert {a.split("/")[0] for a in idle.materialized} == {"raw"}
+    assert idle.rows_landed == 0 and len(idle.current) == len(dbt_assets)
+    assert current_version(serving) == served
 
 
 def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(
@@ -347,7 +371,11 @@ def test_reconciliation_matches_the_source_and_catches_a_missing_row(built) -> N
         payment_id, amount = con.execute(
             "select id, amount from raw.payments order by id limit 1"
         ).fetchall()[0]
+        con.execute(
+            "create temporary table kept as select * from raw.payments where id = ?", [payment_id]
+        )
         con.execute("delete from raw.payments where id = ?", [payment_id])
+        con.execute("create table meta.kept_payment as select * from kept")
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success  # reconciliation is ERROR: the run fails
@@ -378,6 +406,10 @@ def test_reconciliation_matches_the_source_and_catches_a_missing_row(built) -> N
     ]
     assert "not published" in failure and "raw/payments:reconciles_with_source" in failure
     assert current_version(serving) == served_before
+    with duckdb.connect(str(warehouse.warehouse_path)) as con:  # put the row back
+        con.execute("insert into raw.payments select * from meta.kept_payment")
+        con.execute("drop table meta.kept_payment")
+    assert publication_gate(warehouse, _orchestration(warehouse)).open
 
 
 def _evaluations(result: dg.ExecuteInProcessResult):
@@ -413,8 +445,11 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
         con.execute(
             "update finance.mart_learner_ltv set ltv_to_date_usd = -5 where person_id = ?", [person]
         )
+    # Planted by hand, not by a build: only a run told to check again sees it.
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, tags={RECHECK_TAG: "true"}
+        )
         metadata = materialization(instance, result.run_id, PUBLISH_KEY)
     verdicts = {e.check_name: e for e in _evaluations(result)}
     assert verdicts[MART_RULES].passed
@@ -425,9 +460,10 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
     published = current_version(serving)
     assert published is not None and len(list_versions(serving)) >= 2
     assert ltv(person, "ltv_to_date_usd") == -5
-    assert _served(
+    ((_, failed),) = _served(
         serving, "select distinct checks_passed, checks_failed from analytics._publish_metadata"
-    ) == [(1, 1)]
+    )
+    assert failed == 1  # the served version is stamped with the WARN it was published with
     # what `warehouse run` prints about a publication: the file, no PostgreSQL, the timings
     monkeypatch.setattr(console, "width", 500)
     print_publish(metadata)
@@ -447,7 +483,9 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
             [person],
         )
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, tags={RECHECK_TAG: "true"}
+        )
     verdicts = {e.check_name: e for e in _evaluations(result)}
     rules = verdicts[MART_RULES]
     assert not rules.passed and rules.severity == dg.AssetCheckSeverity.ERROR
@@ -493,19 +531,18 @@ def test_reconciliation_subtracts_rows_hard_deleted_at_the_source(built) -> None
 
 def test_a_hand_launched_materialization_leaves_the_loads_for_the_next_job(built) -> None:
     """Runs after the reconcile extract above, whose loads no build has consumed yet: a
-    materialization of one dbt model (as launched by hand in the UI) builds it but records
-    neither the loads nor the code, so the next hourly build still sees them."""
-    from orchestration.transformation import pending_loads
-
+    materialization of one dbt model (as launched by hand in the UI) builds it but consumes
+    no load, so the next hourly build still sees them."""
     defs, warehouse, _, _ = built
-    before = pending_loads(warehouse.warehouse_path)
+    with duckdb.connect(str(warehouse.warehouse_path)) as con:
+        before = pending_loads(con)
     assert before, "the reconcile extract left no pending load"
-    job = defs.resolve_implicit_global_asset_job_def()
     [dim_currency] = [k for k in defs.resolve_all_asset_keys() if k.path[-1] == "dim_currency"]
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.get_subset(asset_selection={dim_currency}).execute_in_process(
-            instance=instance, raise_on_error=False
+        result = defs.resolve_job_def("transform").execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=[dim_currency]
         )
     assert result.success
     assert dim_currency in {event.asset_key for event in result.get_asset_materialization_events()}
-    assert pending_loads(warehouse.warehouse_path) == before
+    with duckdb.connect(str(warehouse.warehouse_path)) as con:
+        assert pending_loads(con) == before

@@ -15,7 +15,6 @@ import duckdb
 import psycopg
 import pytest
 
-from orchestration.serving.checks import load_check_results
 from orchestration.serving.postgres import tenant_role_name
 from orchestration.serving.publish import current_version, publish_warehouse
 from orchestration.serving.settings import ServingSettings
@@ -37,7 +36,7 @@ def pg(tmp_path):
     require("PostgreSQL on 127.0.0.1:5432", pg_available())
     warehouse = build_warehouse(tmp_path / "wh.duckdb", mart_rows(seed=3))
     manifest = write_manifest(tmp_path / "target" / "manifest.json", warehouse)
-    checks_path = passing_checks(tmp_path / "checks.json")
+    checks = passing_checks()
     with scratch_database("pub") as (url, roles):
         settings = ServingSettings(
             data_dir=tmp_path,
@@ -46,7 +45,7 @@ def pg(tmp_path):
             pg_bi_role=roles["bi"],
             pg_tenant_role_prefix=roles["tenant_prefix"],
         )
-        yield warehouse, settings, load_check_results(checks_path), url
+        yield warehouse, settings, checks, url
 
 
 def as_role(url: str, role: str) -> str:
@@ -139,8 +138,7 @@ KILLED_PUBLISH = textwrap.dedent(
     """
     import pathlib, sys, time
     from orchestration.serving import postgres
-    from orchestration.serving.checks import load_check_results
-    from orchestration.serving.publish import publish_warehouse
+        from orchestration.serving.publish import publish_warehouse
     from orchestration.serving.settings import ServingSettings
 
     data_dir, url, bi, prefix, warehouse, marker = sys.argv[1:]
@@ -159,7 +157,7 @@ KILLED_PUBLISH = textwrap.dedent(
         data_dir=data_dir, dbt_target_dir=pathlib.Path(data_dir) / "target",
         pg_url=url, pg_bi_role=bi, pg_tenant_role_prefix=prefix,
     )
-    checks = load_check_results(pathlib.Path(data_dir) / "checks.json")
+    checks = CheckSummary(passed=12, failed=0)
     publish_warehouse(pathlib.Path(warehouse), settings, checks)
     """
 )

@@ -9,7 +9,7 @@ import duckdb
 import lkml
 import pytest
 
-from orchestration.serving.checks import PublishBlocked, load_check_results, write_check_results
+from orchestration.serving.checks import CheckSummary, PublishBlocked
 from orchestration.serving.publish import (
     AuditFailed,
     current_version,
@@ -30,7 +30,7 @@ def setup(tmp_path):
     settings = ServingSettings(
         data_dir=tmp_path, dbt_target_dir=manifest.parent, serving_keep=3, pg_url=None
     )
-    checks = load_check_results(passing_checks(tmp_path / "checks.json"))
+    checks = passing_checks()
     return warehouse, settings, checks
 
 
@@ -132,11 +132,9 @@ def test_failed_blocking_check_publishes_nothing(setup, tmp_path):
     warehouse, settings, checks = setup
     first = publish_warehouse(warehouse, settings, checks)
     build_warehouse(warehouse, mart_rows(seed=5))
-    failing = write_check_results(
-        tmp_path / "bad.json", [{"name": "unique_mart_learner_ltv", "passed": False}]
-    )
+    failing = CheckSummary(passed=0, failed=1, blocking_failures=("unique_mart_learner_ltv",))
     with pytest.raises(PublishBlocked, match="unique_mart_learner_ltv"):
-        publish_warehouse(warehouse, settings, load_check_results(failing))
+        publish_warehouse(warehouse, settings, failing)
     assert current_version(settings) == first.version
     assert [p.stem for p in list_versions(settings)] == [first.version]
 

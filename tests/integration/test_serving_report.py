@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 
-from orchestration.serving.checks import CheckSummary, load_check_results
+from orchestration.serving.checks import CheckSummary
 from orchestration.serving.publish import publish_warehouse
 from orchestration.serving.report.data import load_report_data
 from orchestration.serving.report.mail import send_report
@@ -35,7 +35,7 @@ def published(tmp_path_factory):
     warehouse = build_warehouse(base / "wh.duckdb", rows)
     write_manifest(base / "target" / "manifest.json", warehouse)
     settings = ServingSettings(data_dir=base, dbt_target_dir=base / "target")
-    checks = load_check_results(passing_checks(base / "checks.json", passed=40, failed_warn=2))
+    checks = passing_checks(passed=40, failed_warn=2)
     publish_warehouse(warehouse, settings, checks)
     rendered = build_report(settings.resolved_serving_path, base / "reports", checks, now=NOW)
     return rows, settings, checks, rendered, base
@@ -211,13 +211,12 @@ def test_dagster_steps_publish_then_report(tmp_path):
 
     warehouse = build_warehouse(tmp_path / "wh.duckdb", mart_rows(seed=8))
     write_manifest(tmp_path / "target" / "manifest.json", warehouse)
-    passing_checks(tmp_path / "checks.json", passed=5, failed_warn=0)
     settings = ServingSettings(data_dir=tmp_path, dbt_target_dir=tmp_path / "target")
     with LocalSmtpServer() as smtp:
         settings_mail = settings.model_copy(
             update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_to": "a@example.com"}
         )
-        published = publish_step(warehouse, settings=settings_mail)
+        published = publish_step(warehouse, passing_checks(5, 0), settings_mail)
         reported = report_step(settings=settings_mail)
     json.dumps([published, reported], default=str)  # plain metadata for Dagster
     assert published["postgres"] == "not configured: serving file only"

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestration.serving.checks import load_check_results
 from orchestration.serving.publish import publish_warehouse
 from orchestration.serving.report.render import build_report
 from orchestration.serving.settings import ServingSettings
@@ -74,7 +73,7 @@ def report(tmp_path_factory):
     warehouse = build_warehouse(base / "wh.duckdb", mart_rows(seed=5))
     write_manifest(base / "target" / "manifest.json", warehouse)
     settings = ServingSettings(data_dir=base, dbt_target_dir=base / "target")
-    checks = load_check_results(passing_checks(base / "checks.json"))
+    checks = passing_checks()
     publish_warehouse(warehouse, settings, checks)
     rendered = build_report(
         settings.resolved_serving_path,
