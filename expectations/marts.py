@@ -35,14 +35,14 @@ def _exist(inputs: SuiteInputs, *columns: str) -> list[Any]:
     """``expect_column_to_exist`` for each named column the batch lacks."""
     import great_expectations.expectations as gxe
 
-    return [gxe.ExpectColumnToExist(column=c) for c in columns if c not in inputs.frame.columns]
+    return [gxe.ExpectColumnToExist(column=c) for c in columns if c not in inputs.columns]
 
 
 def common_rules(inputs: SuiteInputs) -> list[Any]:
     """Rules every mart obeys: tenant on every row, ratios in [0, 1], numerator <= denominator."""
     import great_expectations.expectations as gxe
 
-    columns = list(inputs.frame.columns)
+    columns = list(inputs.columns)
     rules: list[Any] = [*_exist(inputs, "tenant_id")]
     if "tenant_id" in columns:
         rules.append(gxe.ExpectColumnValuesToNotBeNull(column="tenant_id"))

@@ -168,13 +168,11 @@ class WarehouseFacts:
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]  # type: ignore[index]
-    )
+    ((count,),) = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(count)
 
 
 def read_facts(con: duckdb.DuckDBPyConnection) -> WarehouseFacts:
@@ -202,12 +200,12 @@ def read_facts(con: duckdb.DuckDBPyConnection) -> WarehouseFacts:
     raw: dict[str, str] = {}
     for table in tables:
         if table == "_extract_log":
-            changing = con.execute(
+            ((count, last),) = con.execute(
                 f"select count(*), max(load_id) from raw._extract_log where {REPORTED_LOAD}"
-            ).fetchone()
-            raw[RAW_PREFIX + table] = f"log:{changing[0]}:{changing[1]}"  # type: ignore[index]
+            ).fetchall()
+            raw[RAW_PREFIX + table] = f"log:{count}:{last}"
             continue
-        (rows,) = con.execute(f'select count(*) from raw."{table}"').fetchone()  # type: ignore[misc]
+        ((rows,),) = con.execute(f'select count(*) from raw."{table}"').fetchall()
         raw[RAW_PREFIX + table] = f"load:{loads.get(table, '-')}:rows:{rows}"
     return WarehouseFacts(builds, raw)
 

@@ -137,12 +137,12 @@ def record_verdicts(con: duckdb.DuckDBPyConnection, verdicts: Sequence[Verdict])
 
 def read_verdicts(con: duckdb.DuckDBPyConnection) -> dict[str, Verdict]:
     """Every check's last verdict, by check key (empty before the first one)."""
-    found = con.execute(
+    ((found,),) = con.execute(
         "select count(*) from information_schema.tables "
         "where table_schema = ? and table_name = 'check_verdicts'",
         [STATE_SCHEMA],
-    ).fetchone()
-    if not found or not found[0]:
+    ).fetchall()
+    if not found:
         return {}
     rows = con.execute(
         f"select check_key, asset_key, judged, identity, passed, severity, description, "

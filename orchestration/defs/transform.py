@@ -73,6 +73,8 @@ from orchestration.keys import raw_key
 from orchestration.relations import ModelRelation
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+#: What the relation holds (``build_state.relation_identities``): equal means unchanged.
+IDENTITY_METADATA = "warehouse/identity"
 _ENV_LOCK = threading.Lock()
 
 
@@ -359,7 +361,9 @@ def dbt_build_assets(project: DbtProject, warehouse: WarehouseSettings) -> dg.As
     """The whole dbt project as one multi-asset, in the warehouse writers' pool."""
 
     @dbt_assets(
-        manifest=project.manifest_path,
+        # the manifest's contents, not its path: dagster-dbt caches a path's manifest for the
+        # life of the process, which would describe the project as it was when first read
+        manifest=json.loads(project.manifest_path.read_text()),
         project=project,
         dagster_dbt_translator=translator(),
         name="dbt_build",
@@ -509,21 +513,22 @@ class _BuildStep:
                 continue
             key = self.keys[unique_id]
             output_name = self.context.assets_def.get_output_name_for_asset_key(key)
-            version = dg.DataVersion(identities.get(unique_id, "unbuilt"))
+            identity = identities.get(unique_id, "unbuilt")
             if output_name in built:
                 metadata: dict[str, Any] = dict(built[output_name].metadata)
                 if unique_id in row_counts:
                     metadata["dagster/row_count"] = row_counts[unique_id]
-                yield dg.Output(None, output_name, metadata=metadata, data_version=version)
+                metadata[IDENTITY_METADATA] = identity
+                yield dg.Output(None, output_name, metadata=metadata)
             else:
                 yield dg.Output(
                     None,
                     output_name,
                     metadata={
                         REBUILT_METADATA: False,
+                        IDENTITY_METADATA: identity,
                         "reason": "current: its code, inputs and tests are those of its last build",
                     },
-                    data_version=version,
                 )
             yield from self._check_results(by_asset.pop(key, []), checks, verdicts, identities)
         # checks on assets outside the dbt models (e.g. tests of sources)
@@ -657,11 +662,10 @@ def _row_counts(con: duckdb.DuckDBPyConnection, graph: Graph, built: set[str]) -
         if node is None or node.materialized in ("view", "ephemeral"):
             continue
         try:
-            row = con.execute(f"select count(*) from {node.relation}").fetchone()
+            ((rows,),) = con.execute(f"select count(*) from {node.relation}").fetchall()
         except duckdb.Error:
             continue
-        if row is not None:
-            counts[unique_id] = int(row[0])
+        counts[unique_id] = int(rows)
     return counts
 
 
