@@ -24,7 +24,7 @@ from dagster import AssetExecutionContext
 
 from ingestion.settings import WarehouseSettings
 from orchestration.check_ledger import gate
-from orchestration.config import WRITER_POOL
+from orchestration.config import RECHECK_TAG, WRITER_POOL
 from orchestration.serving.checks import PublishBlocked
 from orchestration.serving.publish import AuditFailed, served_check_summary, served_state
 from orchestration.serving.settings import ServingSettings
@@ -66,7 +66,8 @@ def publish_asset(
         if not verdict.open:
             raise dg.Failure(f"not published: {verdict.reason()}")
         served_version, served_from = served_state(serving)
-        if served_version and served_from == summary.state:
+        recheck = context.run.tags.get(RECHECK_TAG) == "true"  # a hand edit keeps the state
+        if served_version and served_from == summary.state and not recheck:
             context.log.info(f"Version {served_version} already serves this warehouse state")
             return dg.MaterializeResult(
                 metadata={

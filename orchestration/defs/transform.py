@@ -462,7 +462,8 @@ class _BuildStep:
             row_counts = _row_counts(con, self.graph, {o.unique_id for o in outcomes})
             verdicts = read_verdicts(con)
         built = _by_output(events, self.context)
-        yield from self._outputs(built, _check_events(events), verdicts, after, row_counts)
+        checks = _check_events(events, _messages(run_results))
+        yield from self._outputs(built, checks, verdicts, after, row_counts)
         for event in events:  # tests dbt ran on assets outside this selection
             if isinstance(event, dg.AssetObservation):
                 yield event
@@ -646,11 +647,35 @@ def _by_output(events: Sequence[Any], context: AssetExecutionContext) -> dict[st
     return {e.output_name: e for e in events if isinstance(e, dg.Output)}
 
 
-def _check_events(events: Sequence[Any]) -> dict[dg.AssetCheckKey, dg.AssetCheckResult]:
+def _messages(run_results: Mapping[str, Any]) -> dict[str, str]:
+    """dbt's message of each test that did not pass, by unique id ("Got 3 results, ...")."""
+    return {
+        r["unique_id"]: _test_description(r)
+        for r in run_results.get("results", [])
+        if str(r["status"]) not in ("pass", "success")
+    }
+
+
+def _check_events(
+    events: Sequence[Any], messages: Mapping[str, str]
+) -> dict[dg.AssetCheckKey, dg.AssetCheckResult]:
+    """dbt's check results by key, a failed one described with dbt's message."""
     found = {}
     for event in events:
-        if isinstance(event, dg.AssetCheckResult):
-            found[dg.AssetCheckKey(event.asset_key, event.check_name)] = event  # type: ignore[arg-type]
+        if not isinstance(event, dg.AssetCheckResult):
+            continue
+        unique_id = event.metadata.get("unique_id")
+        message = messages.get(str(getattr(unique_id, "value", unique_id)))
+        if message and not event.description:
+            event = dg.AssetCheckResult(
+                asset_key=event.asset_key,
+                check_name=event.check_name,
+                passed=event.passed,
+                severity=event.severity,
+                metadata=event.metadata,
+                description=message,
+            )
+        found[dg.AssetCheckKey(event.asset_key, event.check_name)] = event  # type: ignore[arg-type]
     return found
 
 

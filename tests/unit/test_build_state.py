@@ -63,9 +63,7 @@ def facts(raw: str = "load:1:rows:10", builds: dict | None = None) -> WarehouseF
 
 def built_state(tmp_path: Path, g: Graph) -> BuildState:
     """The state after a first build of everything that succeeded and passed its test."""
-    outcomes = [NodeOutcome(uid, "success") for uid in g.nodes] + [
-        NodeOutcome(TEST_MART, "pass")
-    ]
+    outcomes = [NodeOutcome(uid, "success") for uid in g.nodes] + [NodeOutcome(TEST_MART, "pass")]
     return record_build(
         BuildState.load(tmp_path / "state"), g, manifest(g), outcomes, facts(), "f1", True
     )
