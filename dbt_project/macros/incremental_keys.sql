@@ -29,7 +29,7 @@
 {%- endmacro %}
 
 {#- The `key` (a column or a list of columns) of every raw row of `table_name` written by a load
-    that no complete build has consumed yet (the loads `warehouse transform` records after each one, in
+    that no complete build has consumed yet (the loads the Dagster dbt asset records after each one, in
     `meta.transform_loads`): the rows new or changed since the warehouse was last built. Without
     that record (dbt run by hand on a warehouse `warehouse transform` never built) every raw row
     counts as landed. A hard delete that `extract --reconcile` marks (`_source_deleted_at`)

@@ -391,7 +391,9 @@ def test_mysql_datetimes_stay_plain_datetime_after_dagster_is_imported(
     tmp_path: Path, mysql_database: Callable[[str], str]
 ) -> None:
     """Dagster's storage module makes SQLAlchemy render DateTime as DATETIME(6) on MySQL."""
-    import dagster._core.storage.sql  # noqa: F401  (registers Dagster's global compile hooks)
+    import dagster as dg
+
+    dg.DagsterInstance.ephemeral().dispose()  # loads Dagster's storage (its compile hooks)
 
     url = mysql_database("gen")
     build(url, tmp_path)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEventType
 
 from orchestration.alerting import Alert, send_alert
 from orchestration.config import SELF_ALERTING_TAG, OrchestrationSettings
@@ -86,7 +85,7 @@ def _log_lines(settings: OrchestrationSettings) -> list[dict]:
 
 
 def _status_event(
-    instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, kind: DagsterEventType
+    instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, kind: dg.DagsterEventType
 ) -> dg.DagsterEvent:
     (entry,) = instance.all_logs(result.run_id, of_type=kind)
     assert entry.dagster_event is not None
@@ -108,7 +107,7 @@ def test_check_failure_sensor_posts_the_failed_checks_of_a_successful_run(
         assert result.success  # WARN does not fail the run, but it is alerted
         context = dg.build_run_status_sensor_context(
             sensor_name="check_failure_alerts",
-            dagster_event=_status_event(instance, result, DagsterEventType.RUN_SUCCESS),
+            dagster_event=_status_event(instance, result, dg.DagsterEventType.RUN_SUCCESS),
             dagster_instance=instance,
             dagster_run=result.dagster_run,
         )
@@ -118,7 +117,7 @@ def test_check_failure_sensor_posts_the_failed_checks_of_a_successful_run(
         check_sensor(
             dg.build_run_status_sensor_context(
                 sensor_name="check_failure_alerts",
-                dagster_event=_status_event(instance, own, DagsterEventType.RUN_SUCCESS),
+                dagster_event=_status_event(instance, own, dg.DagsterEventType.RUN_SUCCESS),
                 dagster_instance=instance,
                 dagster_run=own.dagster_run,
             )
@@ -141,7 +140,7 @@ def test_run_failure_sensor_posts_the_failed_run(settings, webhook: Webhook) -> 
         assert not result.success
         context = dg.build_run_status_sensor_context(
             sensor_name="run_failure_alerts",
-            dagster_event=_status_event(instance, result, DagsterEventType.RUN_FAILURE),
+            dagster_event=_status_event(instance, result, dg.DagsterEventType.RUN_FAILURE),
             dagster_instance=instance,
             dagster_run=result.dagster_run,
         ).for_run_failure()

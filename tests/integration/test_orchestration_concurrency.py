@@ -13,75 +13,85 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEvent, DagsterEventType
-from dagster._core.storage.dagster_run import DagsterRunStatus
-from dagster._core.test_utils import create_run_for_test, create_test_daemon_workspace_context
-from dagster._core.workspace.load_target import ModuleTarget
-from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
-    QueuedRunCoordinatorDaemon,
-)
 
 from orchestration.config import WRITER_POOL
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INSTANCE_YAML = (PROJECT_ROOT / "dagster.yaml").read_text()
+BIN = Path(sys.executable).parent
 
 
+@pytest.mark.slow
 def test_a_second_writer_run_waits_in_the_queue(tmp_path: Path) -> None:
-    # The project's instance settings, with a launcher that records launches instead of
-    # starting processes (a launched run stays in progress until the test finishes it).
-    (tmp_path / "dagster.yaml").write_text(
-        INSTANCE_YAML
-        + "\nrun_launcher:\n  module: dagster._core.test_utils\n  class: MockedRunLauncher\n"
+    """Runs submitted as the schedules and the UI submit them (`dagster job launch`) and
+    dequeued by the real daemon: the second writer waits until the first one ends; a run
+    that does not write starts at once."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n"
+        "      module_name: tests.integration.orchestration_writer_location\n"
+        f"      working_directory: {PROJECT_ROOT}\n      location_name: writers\n"
     )
-    target = ModuleTarget(
-        module_name="tests.integration.orchestration_writer_location",
-        attribute="defs",
-        working_directory=str(PROJECT_ROOT),
-        location_name="writers",
-    )
-    with (
-        dg.DagsterInstance.from_config(str(tmp_path)) as instance,
-        create_test_daemon_workspace_context(target, instance) as workspace,
-    ):
-        location = workspace.create_request_context().get_code_location("writers")
-        repository = next(iter(location.get_repositories().values()))
-        runs = {}
-        for name in ("first_writer", "second_writer", "reader"):
-            job = repository.get_full_job(name)
-            runs[name] = create_run_for_test(
-                instance,
-                job_name=name,
-                status=DagsterRunStatus.QUEUED,
-                tags=job.tags,
-                remote_job_origin=job.get_remote_origin(),
-                job_code_origin=job.get_python_origin(),
-            ).run_id
-        daemon = QueuedRunCoordinatorDaemon(interval_seconds=1)
-
-        def statuses() -> dict[str, DagsterRunStatus]:
-            return {n: instance.get_run_by_id(i).status for n, i in runs.items()}  # type: ignore[union-attr]
-
-        list(daemon.run_iteration(workspace))
-        assert statuses() == {
-            "first_writer": DagsterRunStatus.STARTING,
-            "second_writer": DagsterRunStatus.QUEUED,  # waits for the first writer
-            "reader": DagsterRunStatus.STARTING,  # a run that does not write is not held
-        }
-        list(daemon.run_iteration(workspace))
-        assert statuses()["second_writer"] == DagsterRunStatus.QUEUED
-        instance.report_dagster_event(
-            DagsterEvent(
-                event_type_value=DagsterEventType.RUN_SUCCESS.value, job_name="first_writer"
-            ),
-            run_id=runs["first_writer"],
+    release = tmp_path / "release"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "WRITER_TEST_RELEASE": str(release),
+    }
+    for job in ("first_writer", "second_writer", "reader"):
+        subprocess.run(
+            [str(BIN / "dagster"), "job", "launch", "-w", str(workspace), "-j", job],
+            env=env,
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
         )
-        list(daemon.run_iteration(workspace))
-        assert statuses()["second_writer"] == DagsterRunStatus.STARTING
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+
+            def statuses() -> dict[str, dg.DagsterRunStatus]:
+                return {run.job_name: run.status for run in instance.get_runs()}
+
+            def wait_for(condition, seconds: float = 90) -> dict[str, dg.DagsterRunStatus]:
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    now = statuses()
+                    if condition(now):
+                        return now
+                    time.sleep(0.5)
+                raise AssertionError(f"timed out: {statuses()}")
+
+            running = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
+            now = wait_for(
+                lambda s: (
+                    s["first_writer"] in running and s["reader"] == dg.DagsterRunStatus.SUCCESS
+                )
+            )
+            assert now["second_writer"] == dg.DagsterRunStatus.QUEUED  # waits for the first
+            time.sleep(6)  # several daemon iterations later, still waiting
+            assert statuses()["second_writer"] == dg.DagsterRunStatus.QUEUED
+            release.touch()
+            now = wait_for(lambda s: s["second_writer"] == dg.DagsterRunStatus.SUCCESS)
+            assert now["first_writer"] == dg.DagsterRunStatus.SUCCESS
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
 
 
 WRITER_SCRIPT = textwrap.dedent(

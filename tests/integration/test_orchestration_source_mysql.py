@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -10,7 +11,6 @@ from pathlib import Path
 import dagster as dg
 import pymysql
 import pytest
-from dagster._core.definitions.observe import observe
 from sqlalchemy.engine import make_url
 
 from ingestion.generator import DefectRates, generate
@@ -57,11 +57,15 @@ def test_profiles_and_observations_match_the_server(
     assert profiles["payments"].money_sum == Decimal(payments[2])
     assert (profiles["activity_logs"].row_count, profiles["activity_logs"].max_cursor) == activity
 
-    result = observe(
-        [observe_source],
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        everything = dg.AssetSelection.all(include_sources=True)
+    job = dg.Definitions(
+        assets=[observe_source],
         resources={"warehouse": WarehouseSettings(data_dir=tmp_path, source_url=url)},
-        instance=dg.DagsterInstance.ephemeral(),
-    )
+        jobs=[dg.define_asset_job("observe", selection=everything)],
+    ).resolve_job_def("observe")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
     observed = {
         e.asset_key.path[-1]: e.event_specific_data.asset_observation
         for e in result.get_asset_observation_events()
