@@ -153,9 +153,10 @@ def warehouse_run(label: str, checkout: Path, root: Path, source: str) -> Measur
     return Measured(label, wall, peak, steps, runs)
 
 
-def mutate(source: str, root: Path) -> None:
-    """The platform runs on for a day: 1% of the rows inserted, updated or deleted."""
-    env = {**os.environ, "WAREHOUSE_DATA_DIR": str(root / "data"), "WAREHOUSE_PII_KEY": PII_KEY}
+def mutate(source: str, manifests: Path) -> None:
+    """The platform runs on for a day: 1% of the rows inserted, updated or deleted
+    (``manifests``: the data folder the generation recorded its manifest in)."""
+    env = {**os.environ, "WAREHOUSE_DATA_DIR": str(manifests), "WAREHOUSE_PII_KEY": PII_KEY}
     subprocess.run(
         [str(PROJECT / ".venv" / "bin" / "warehouse"), "generate", "--source", source,
          "--mutate", "--volume", "0.01"],
@@ -163,13 +164,14 @@ def mutate(source: str, root: Path) -> None:
     )  # fmt: skip
 
 
-def generate(server: str, scale: str, root: Path) -> tuple[str, str]:
-    """A fresh database of ``scale`` on the server: (its URL, its name)."""
+def generate(server: str, scale: str, manifests: Path) -> tuple[str, str]:
+    """A fresh database of ``scale`` on the server, its manifest under ``manifests``: (its
+    URL, its name)."""
     name = f"bench_pipeline_{scale}_{uuid.uuid4().hex[:6]}"
     with create_engine(server).begin() as conn:
         conn.execute(text(f"create database `{name}` character set utf8mb4"))
     url = f"{server.rstrip('/')}/{name}"
-    env = {**os.environ, "WAREHOUSE_DATA_DIR": str(root / "source"), "WAREHOUSE_PII_KEY": PII_KEY}
+    env = {**os.environ, "WAREHOUSE_DATA_DIR": str(manifests), "WAREHOUSE_PII_KEY": PII_KEY}
     started = time.perf_counter()
     subprocess.run(
         [str(PROJECT / ".venv" / "bin" / "warehouse"), "generate", "--source", url,
@@ -209,7 +211,7 @@ def header() -> str:
 
 def bench_scale(server: str, scale: str, baseline: Path | None, work: Path) -> list[str]:
     """The three runs (and the baseline's full run) at one scale; the ratio lines."""
-    source, database = generate(server, scale, work / scale)
+    source, database = generate(server, scale, work / scale / "source")
     try:
         print(f"\n{scale}: seconds (wall, then per step)\n{header()}", flush=True)
         if baseline is not None:

@@ -86,6 +86,7 @@ class SuiteOutcome:
     success: bool
     results: list[ExpectationOutcome] = field(default_factory=list)
     docs_page: Path | None = None
+    result_id: Any = None  # where the Data Docs site keeps this result
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
@@ -435,7 +436,7 @@ def run_suite(
             )
         )
     if docs_dir is not None:
-        _keep(docs_dir, suite, expectations, validation, relation, run_time)
+        outcome.result_id = _keep(docs_dir, suite, expectations, validation, relation, run_time)
         outcome.docs_page = docs_index(docs_dir)
     return outcome
 
@@ -447,8 +448,9 @@ def _keep(
     validation: Any,
     relation: str,
     run_time: dt.datetime,
-) -> None:
-    """Store the suite and its validation result where the Data Docs site reads them."""
+) -> Any:
+    """Store the suite and its validation result where the Data Docs site reads them; the
+    result's identifier."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -468,6 +470,7 @@ def _keep(
     context.validation_results_store.store_validation_results(
         suite_validation_result=validation, suite_validation_result_identifier=identifier
     )
+    return identifier
 
 
 def docs_index(docs_dir: Path) -> Path:
@@ -475,11 +478,15 @@ def docs_index(docs_dir: Path) -> Path:
     return docs_dir / "site" / "index.html"
 
 
-def build_data_docs(docs_dir: Path) -> Path:
-    """(Re)build the Data Docs site from every result kept under ``docs_dir``."""
+def build_data_docs(docs_dir: Path, results: Sequence[Any] | None = None) -> Path:
+    """Build the Data Docs site under ``docs_dir``: the pages of ``results`` (the identifiers
+    of new results; default: every result kept) and the index."""
     context = _context(docs_dir)
     try:
-        context.build_data_docs(site_names=["local_site"])
+        context.build_data_docs(
+            site_names=["local_site"],
+            resource_identifiers=list(results) if results is not None else None,
+        )
     except Exception as exc:  # docs are a convenience: a broken page must not fail a check
         log.warning("could not build Data Docs in %s: %s", docs_dir, exc)
     return docs_index(docs_dir)

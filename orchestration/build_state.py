@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 STATE_SCHEMA = "meta"
 BUILD_LOG = f"{STATE_SCHEMA}.dbt_builds"
@@ -490,5 +491,13 @@ def pending_loads(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 def record_loads(con: duckdb.DuckDBPyConnection, loads: Mapping[str, list[str]]) -> None:
     """Mark ``loads`` consumed: the incremental models' ``landed_since_last_build`` skips them."""
     rows = [(table, load) for table, table_loads in loads.items() for load in table_loads]
-    if rows:
-        con.executemany(f"insert into {LOADS_TABLE} values (?, ?, current_timestamp)", rows)
+    if rows:  # one statement: executemany costs a query a row
+        consumed = pa.table({"table_name": [r[0] for r in rows], "load_id": [r[1] for r in rows]})
+        con.register("consumed_loads", consumed)
+        try:
+            con.execute(
+                f"insert into {LOADS_TABLE} select table_name, load_id, current_timestamp "
+                "from consumed_loads"
+            )
+        finally:
+            con.unregister("consumed_loads")

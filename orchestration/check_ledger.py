@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from orchestration.build_state import (
     STATE_SCHEMA,
@@ -107,32 +108,32 @@ def record_verdicts(con: duckdb.DuckDBPyConnection, verdicts: Sequence[Verdict])
         return
     con.execute(f"create schema if not exists {STATE_SCHEMA}")
     con.execute(_DDL)
+    rows = pa.table(
+        {
+            "check_key": [v.check_key for v in verdicts],
+            "asset_key": [v.asset_key for v in verdicts],
+            "judged": [json.dumps(v.judged) for v in verdicts],
+            "identity": [v.identity for v in verdicts],
+            "passed": [v.passed for v in verdicts],
+            "severity": [v.severity for v in verdicts],
+            "description": [v.description for v in verdicts],
+            "run_id": [v.run_id for v in verdicts],
+            "evaluated_at": pa.array([v.evaluated_at for v in verdicts], pa.timestamp("us")),
+        }
+    )
+    con.register("new_verdicts", rows)  # one statement each: executemany costs a query a row
     con.execute("begin transaction")
     try:
-        con.executemany(
-            f"delete from {VERDICTS} where check_key = ?", [[v.check_key] for v in verdicts]
+        con.execute(
+            f"delete from {VERDICTS} where check_key in (select check_key from new_verdicts)"
         )
-        con.executemany(
-            f"insert into {VERDICTS} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    v.check_key,
-                    v.asset_key,
-                    json.dumps(v.judged),
-                    v.identity,
-                    v.passed,
-                    v.severity,
-                    v.description,
-                    v.run_id,
-                    v.evaluated_at,
-                ]
-                for v in verdicts
-            ],
-        )
+        con.execute(f"insert into {VERDICTS} select * from new_verdicts")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
+    finally:
+        con.unregister("new_verdicts")
 
 
 def read_verdicts(con: duckdb.DuckDBPyConnection) -> dict[str, Verdict]:

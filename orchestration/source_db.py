@@ -49,21 +49,24 @@ def _quote(connection: Connection, name: str) -> str:
     return connection.dialect.identifier_preparer.quote(name)
 
 
-def profile_table(connection: Connection, table: SourceTable) -> TableProfile:
-    """Row count, max cursor and money-column sum of one source table."""
+def profile_table(connection: Connection, table: SourceTable, money: bool = True) -> TableProfile:
+    """Row count, max cursor and (with ``money``) money-column sum of one source table."""
     q = lambda name: _quote(connection, name)  # noqa: E731
-    money = f"sum({q(table.money_column)})" if table.money_column else "null"
+    money_sum = f"sum({q(table.money_column)})" if money and table.money_column else "null"
     row = connection.execute(
-        text(f"select count(*), max({q(table.cursor)}), {money} from {q(table.name)}")
+        text(f"select count(*), max({q(table.cursor)}), {money_sum} from {q(table.name)}")
     ).one()
     max_cursor = row[1]
     if isinstance(max_cursor, str):  # SQLite returns DATETIME as text
         max_cursor = datetime.fromisoformat(max_cursor)
-    money_sum = Decimal(str(row[2])).quantize(Decimal("0.01")) if row[2] is not None else None
-    return TableProfile(table.name, int(row[0]), max_cursor, money_sum)
+    total = Decimal(str(row[2])).quantize(Decimal("0.01")) if row[2] is not None else None
+    return TableProfile(table.name, int(row[0]), max_cursor, total)
 
 
-def profile_tables(url: str, tables: Iterable[SourceTable]) -> list[TableProfile]:
-    """Profiles of several tables over one connection."""
+def profile_tables(
+    url: str, tables: Iterable[SourceTable], money: bool = True
+) -> list[TableProfile]:
+    """Profiles of several tables over one connection (``money``: with their money sums, which
+    only the reconciliation needs)."""
     with source_connection(url) as connection:
-        return [profile_table(connection, table) for table in tables]
+        return [profile_table(connection, table, money) for table in tables]

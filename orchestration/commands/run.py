@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -106,6 +107,11 @@ def run(
             print_publish(materialization(instance, summary.run_id, PUBLISH_KEY))
         if not summary.success:
             raise typer.Exit(code=1)
+        rendered = todays_report(instance, settings) if decision and decision.nothing else None
+        if rendered is not None:
+            console.print(f"Report: {rendered} (today's, of the version still served)")
+            console.print(f"Done in {time.perf_counter() - started:.1f} s.")
+            return
         console.print("Running the report job through Dagster in this process")
         report_summary = run_job(
             "report", settings, orchestration, instance, definitions=definitions
@@ -114,6 +120,30 @@ def run(
     console.print(f"Done in {time.perf_counter() - started:.1f} s.")
     if not report_summary.success:
         raise typer.Exit(code=1)
+
+
+def todays_report(instance: dg.DagsterInstance, settings) -> Path | None:
+    """Today's report, when its last rendering was of the version served now (and, with SMTP
+    configured, was emailed): a run that changed nothing need not render it again."""
+    from datetime import UTC, datetime
+
+    from orchestration.defs.serving import REPORT_KEY
+    from orchestration.serving.publish import served_state
+    from orchestration.serving.report.render import report_path
+    from orchestration.serving.settings import ServingSettings
+
+    serving = ServingSettings(data_dir=settings.data_dir)
+    event = instance.get_latest_materialization_event(REPORT_KEY)
+    if event is None or event.asset_materialization is None:
+        return None
+    metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    path = report_path(serving.resolved_report_dir, datetime.now(UTC).date())
+    version, _ = served_state(serving)
+    emailed = not serving.smtp_host or metadata.get("emailed_to") != "not emailed"
+    same = str(metadata.get("path")) == str(path) and metadata.get("published_version") == str(
+        version
+    )
+    return path if path.exists() and same and emailed else None
 
 
 def materialization(

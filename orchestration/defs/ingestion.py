@@ -55,7 +55,7 @@ def _observe_source(
     """Observe every selected source table: row count and max cursor, over one connection."""
     selected = {key.path[-1] for key in context.selected_asset_keys}
     tables = [t for t in source_tables() if t.name in selected]
-    for profile in profile_tables(warehouse.resolved_source_url, tables):
+    for profile in profile_tables(warehouse.resolved_source_url, tables, money=False):
         yield dg.ObserveResult(
             asset_key=source_key(profile.table),
             data_version=dg.DataVersion(profile.data_version),

@@ -186,7 +186,7 @@ def raw_suite_checks(manifest: Path) -> dg.AssetChecksDefinition:
         """Validate each selected raw table against its contract suite (ERROR), unless it has
         not changed since its last verdict."""
         ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
-        validated = False
+        validated = []
         with warehouse_connection(warehouse.warehouse_path) as con:
             for table in _selected_tables(context, RAW_SUITE):
                 key = raw_key(table.name)
@@ -200,11 +200,11 @@ def raw_suite_checks(manifest: Path) -> dg.AssetChecksDefinition:
                 else:
                     outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
                     result = _suite_result(key, RAW_SUITE, suite, outcome)
-                    validated = True
+                    validated.append(outcome.result_id)
                 yield ledger.judged(result, _raw_ref(table.name))
         ledger.save()
         if validated:
-            build_data_docs(orchestration.gx_site_dir)
+            build_data_docs(orchestration.gx_site_dir, validated)
 
     return raw_suites
 
@@ -480,7 +480,9 @@ def freshness_checks(manifest: Path) -> dg.AssetChecksDefinition:
         sla = timedelta(hours=orchestration.freshness_sla_hours)
         now = datetime.now(UTC)
         tables = _selected_tables(context, FRESHNESS)
-        sources = {p.table: p for p in profile_tables(warehouse.resolved_source_url, tables)}
+        sources = {
+            p.table: p for p in profile_tables(warehouse.resolved_source_url, tables, money=False)
+        }
         with warehouse_connection(warehouse.warehouse_path) as con:
             loads = _last_loads(con)
             for table in tables:
@@ -579,7 +581,7 @@ def mart_checks(
         was not rebuilt since their last verdict."""
         ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
         selected = context.selected_asset_check_keys
-        validated = False
+        validated = []
         with warehouse_connection(warehouse.warehouse_path) as con:
             for mart in by_key.values():
                 for suite in mart_suites(mart.name):
@@ -596,11 +598,11 @@ def mart_checks(
                     else:
                         outcome = run_suite(suite, con, mart.relation, orchestration.gx_site_dir)
                         result = _suite_result(mart.key, name, suite, outcome)
-                        validated = True
+                        validated.append(outcome.result_id)
                     yield ledger.judged(result, [mart.unique_id])
         ledger.save()
         if validated:
-            build_data_docs(orchestration.gx_site_dir)
+            build_data_docs(orchestration.gx_site_dir, validated)
 
     return [mart_suite_checks]
 

@@ -205,7 +205,9 @@ def test_publish_refuses_what_its_checks_did_not_judge(site: Site) -> None:
         con.execute("create or replace table raw.courses as select distinct * from raw.courses")
 
 
-def test_a_run_with_no_change_is_quiet_and_in_the_jobs_history(site: Site) -> None:
+def test_a_run_with_no_change_is_quiet_and_in_the_jobs_history(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ok(site.warehouse_command("run"))  # builds what the previous test left dirty
     served = site.served_version()
     idle = site.warehouse_command("run")
@@ -214,6 +216,7 @@ def test_a_run_with_no_change_is_quiet_and_in_the_jobs_history(site: Site) -> No
     assert "57 dbt assets left as they were" in output.replace("\n", " ")
     assert "Nothing changed since the last run" in output
     assert site.served_version() == served
+    monkeypatch.setenv("DAGSTER_HOME", str(site.home))  # dagster.yaml places the event log there
     with dg.DagsterInstance.from_config(str(site.home)) as instance:
         history = instance.get_runs(dg.RunsFilter(job_name="land", tags=REPOSITORY_LABEL))
         builds = instance.get_runs(dg.RunsFilter(job_name="incremental", tags=REPOSITORY_LABEL))

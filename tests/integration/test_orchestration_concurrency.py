@@ -27,7 +27,9 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.mark.slow
-def test_a_second_writer_run_waits_in_the_queue(tmp_path: Path) -> None:
+def test_a_second_writer_run_waits_in_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Runs submitted as the schedules and the UI submit them (`dagster job launch`) and
     dequeued by the real daemon: the second writer waits until the first one ends; a run
     that does not write starts at once."""
@@ -62,6 +64,7 @@ def test_a_second_writer_run_waits_in_the_queue(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml places the event log there
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
 
