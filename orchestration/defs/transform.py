@@ -56,8 +56,8 @@ from orchestration.build_state import (
     record_build,
     record_loads,
     relation_identities,
-    selection_roots,
     state_folder,
+    with_tested_parents,
 )
 from orchestration.check_ledger import Verdict, read_verdicts, record_verdicts, verdict
 from orchestration.config import (
@@ -197,24 +197,32 @@ def _vars_args(request: BuildRequest) -> list[str]:
 
 
 def plan_args(
-    plan: Plan, graph: Graph, state: BuildState, modified: Sequence[str], request: BuildRequest
+    plan: Plan, graph: Graph, modified: Sequence[str], request: BuildRequest
 ) -> list[str]:
     """``dbt build`` arguments for an incremental plan (``modified``: what dbt's
-    ``state:modified+`` selects, when the project's files changed)."""
+    ``state:modified+`` selects, when the project's files changed), for a run that selected
+    the whole dbt asset: dagster-dbt then selects every node itself, so what the plan leaves
+    out is excluded by name (each node, and each test of nothing that is built)."""
     if plan.everything:
         return ["build", "--full-refresh", *_vars_args(request)]
-    selectors = [f"{name}+" for name in selection_roots(graph, plan.dirty)]
-    if plan.code_changed:
-        selectors.append("state:modified+")
+    built = with_tested_parents(
+        graph, set(plan.dirty) | graph.descendants(plan.dirty) | set(modified)
+    )
     recoded = set(modified) | graph.descendants(modified)
     full_refresh = plan.full_refresh or any(
         graph.nodes[u].materialized == "incremental" for u in recoded if u in graph.nodes
     )
-    args = ["build", "--select", " ".join(selectors), "--state", str(state.folder)]
+    excluded = sorted(graph.nodes[u].name for u in graph.nodes if u not in built)
+    excluded += sorted(
+        test.split(".")[2]
+        for test, parents in graph.tests.items()
+        if not built.intersection(parents)
+    )
+    if not plan.code_changed:
+        excluded.append("test_type:unit")  # a load cannot change what unit tests check
+    args = ["build", "--exclude", " ".join(excluded)]
     if full_refresh or request.full_refresh:
         args.append("--full-refresh")
-    if not plan.code_changed:
-        args += ["--exclude", "test_type:unit"]  # a load cannot change what unit tests check
     return [*args, *_vars_args(request)]
 
 
@@ -311,7 +319,9 @@ def plan_incremental_build(
     if plan.code_changed:
         with warehouse_env(warehouse):
             modified = modified_nodes(dbt_resource(project), project, state)
-    build = set(plan.dirty) | graph.descendants(plan.dirty) | set(modified)
+    build = with_tested_parents(
+        graph, set(plan.dirty) | graph.descendants(plan.dirty) | set(modified)
+    )
     recoded = set(modified) | graph.descendants(modified)
     full_refresh = (
         request.full_refresh
@@ -424,7 +434,7 @@ class _BuildStep:
                 if plan.code_changed and not plan.everything
                 else []
             )
-            args = plan_args(plan, self.graph, self.state, modified, self.request)
+            args = plan_args(plan, self.graph, modified, self.request)
             self.context.log.info(_describe(plan, modified))
         else:
             args = ["build", *(["--full-refresh"] if self.request.full_refresh else [])]

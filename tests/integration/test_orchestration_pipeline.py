@@ -273,7 +273,11 @@ def test_the_whole_incremental_job_carries_over_what_it_does_not_rebuild(built) 
     assert summary.success, summary.failure
     rebuilt = {a.split("/")[-1] for a in summary.materialized}
     current = {a.split("/")[-1] for a in summary.current}
-    assert "fct_payments" in rebuilt and "fct_learning_activity" in current
+    assert "fct_payments" in rebuilt and "fct_learning_activity" in current, (
+        sorted(rebuilt),
+        sorted(current),
+        summary.skipped_steps,
+    )
     assert planned and planned == set(evaluated)  # no check left without a result
     carried = [e for e in evaluated.values() if e.metadata.get("carried_over")]
     assert carried and all(e.passed for e in carried)

@@ -138,7 +138,8 @@ KILLED_PUBLISH = textwrap.dedent(
     """
     import pathlib, sys, time
     from orchestration.serving import postgres
-        from orchestration.serving.publish import publish_warehouse
+    from orchestration.serving.checks import CheckSummary
+    from orchestration.serving.publish import publish_warehouse
     from orchestration.serving.settings import ServingSettings
 
     data_dir, url, bi, prefix, warehouse, marker = sys.argv[1:]

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from ingestion.settings import WarehouseSettings
 from orchestration.cli import app
 from orchestration.defs.transform import DBT_PROJECT_DIR
-from tests.orchestration_support import Transformed, transform
+from tests.orchestration_support import transform
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt")]
 
@@ -44,23 +44,44 @@ def cli(root: Path, *args: str) -> None:
     assert result.exit_code == 0, f"warehouse {args[0]} failed:\n{result.output}"
 
 
-def built_tiny_warehouse(
-    tmp_path: Path, project: Path | None = None
-) -> tuple[str, Path, WarehouseSettings, Path, Transformed]:
-    """A tiny generated source, extracted and built once in full (with ``project``, a copy of
-    the dbt project, when given): (source URL, warehouse file, settings, dbt target folder,
-    the full build's result)."""
-    source = f"sqlite:///{tmp_path / 'platform.sqlite'}"
-    warehouse = tmp_path / "warehouse.duckdb"
-    settings = WarehouseSettings(
-        data_dir=tmp_path, source_url=source, path=warehouse, pii_key="incremental-test-key"
-    )
-    target = tmp_path / "dbt_target"
-    cli(tmp_path, "generate", "--scale", "tiny", "--source", source, "--replace")
-    cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
-    first = transform(settings, target, project)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+    """A tiny generated source, extracted and built once in full, for every test of the module
+    to start from a copy of: (its folder, the nodes the full build built)."""
+    root = tmp_path_factory.mktemp("incremental_template")
+    source = f"sqlite:///{root / 'platform.sqlite'}"
+    cli(root, "generate", "--scale", "tiny", "--source", source, "--replace")
+    cli(root, "extract", "--source", source, "--warehouse", str(root / "warehouse.duckdb"))
+    first = transform(settings_for(root), root / "dbt_target")
     assert first.success, first.failures
-    return source, warehouse, settings, target, first
+    return root, first.built
+
+
+def settings_for(root: Path) -> WarehouseSettings:
+    return WarehouseSettings(
+        data_dir=root,
+        source_url=f"sqlite:///{root / 'platform.sqlite'}",
+        path=root / "warehouse.duckdb",
+        pii_key="incremental-test-key",
+    )
+
+
+def built_tiny_warehouse(
+    tmp_path: Path, template: tuple[Path, set[str]]
+) -> tuple[str, Path, WarehouseSettings, Path, set[str]]:
+    """A copy of the template (source, warehouse, build state, dlt's pipeline state, dbt's
+    artefacts) in ``tmp_path``: (source URL, warehouse file, settings, dbt target folder, the
+    nodes the full build built)."""
+    root, built = template
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    settings = settings_for(tmp_path)
+    return (
+        str(settings.source_url),
+        settings.warehouse_path,
+        settings,
+        tmp_path / "dbt_target",
+        built,
+    )
 
 
 def totals(warehouse: Path) -> tuple:
@@ -99,9 +120,9 @@ def table_differences(incremental: Path, full: Path) -> dict[str, tuple[int, int
 
 
 def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
-    tmp_path: Path,
+    tmp_path: Path, template: tuple[Path, set[str]]
 ) -> None:
-    source, warehouse, settings, target, first = built_tiny_warehouse(tmp_path)
+    source, warehouse, settings, target, first_built = built_tiny_warehouse(tmp_path, template)
     activity_before = totals(warehouse)[2]
 
     # Nothing was loaded since: nothing to do.
@@ -132,7 +153,7 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     assert "fct_learning_activity" in incremental.built
     # Re-read tables that landed no row changed nothing: what reads only them is current.
     assert "dim_tenant" not in incremental.built
-    assert 0 < len(incremental.built) < len(first.built)
+    assert 0 < len(incremental.built) < len(first_built)
     assert incremental.summary.checks_passed > 0  # the data tests of what it built ran
     after_incremental = totals(warehouse)
     assert after_incremental[2] > activity_before  # new activity appended
@@ -144,7 +165,9 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     }
 
 
-def test_incremental_transform_builds_changed_code_without_a_load(tmp_path: Path) -> None:
+def test_incremental_transform_builds_changed_code_without_a_load(
+    tmp_path: Path, template: tuple[Path, set[str]]
+) -> None:
     """With no load since the last build, `--incremental` still builds what a code change
     touched (dbt's `state:modified+` against the state of the last build): a new view, a
     changed table and everything downstream of them; an incremental model whose code changed
@@ -152,7 +175,7 @@ def test_incremental_transform_builds_changed_code_without_a_load(tmp_path: Path
     it. A failing data test fails the build, and the next run builds its model again."""
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    _, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path, project)
+    _, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path, template)
     with duckdb.connect(str(warehouse)) as con:
         # A stray row only a rebuild from scratch removes.
         con.execute(
@@ -217,10 +240,12 @@ def test_incremental_transform_builds_changed_code_without_a_load(tmp_path: Path
     assert "int_revenue_payments" in retried.built
 
 
-def test_a_selected_build_leaves_the_loads_for_the_next_incremental_one(tmp_path: Path) -> None:
+def test_a_selected_build_leaves_the_loads_for_the_next_incremental_one(
+    tmp_path: Path, template: tuple[Path, set[str]]
+) -> None:
     """`warehouse transform --select` builds exactly what it selects: what the loads changed
     elsewhere stays not current, so the next `--incremental` run still builds it."""
-    source, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path)
+    source, warehouse, settings, target, _ = built_tiny_warehouse(tmp_path, template)
     cli(tmp_path, "generate", "--mutate", "--volume", "0.05", "--source", source)
     cli(tmp_path, "extract", "--source", source, "--warehouse", str(warehouse))
     with duckdb.connect(str(warehouse), read_only=True) as con:
