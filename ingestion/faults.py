@@ -14,6 +14,9 @@ killer would: no ``finally`` block, no ``atexit``, no flush. The points, in run 
 - ``log_settled``: the log rows settled, before the probes and column types are stored;
 - ``checkpoint``: everything written, before DuckDB's checkpoint.
 
+And one that does not kill: ``load_io_error:<n>`` makes dlt's load step fail once, after
+its n-th job, with the I/O error a full or failing disk gives (the load is retried).
+
 Points inside dlt's steps are reached through dlt's progress ``Collector`` (the public
 protocol dlt reports progress to), so no dlt code is replaced.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import os
 import signal
 
+import duckdb
 from dlt.common.runtime.collector import NullCollector
 
 POINTS = (
@@ -35,6 +39,7 @@ POINTS = (
     "load",
     "log_settled",
     "checkpoint",
+    "load_io_error:<n>",
 )
 
 
@@ -43,6 +48,7 @@ class FaultPoints:
 
     def __init__(self, at: str | None) -> None:
         self.at = (at or "").strip() or None
+        self.failed_once = False
 
     def reached(self, point: str) -> None:
         """Die here if this is the point asked for."""
@@ -51,7 +57,9 @@ class FaultPoints:
 
     def collector(self) -> FaultCollector | None:
         """A dlt progress collector that reaches the points inside dlt's steps, if needed."""
-        if self.at is None or not (self.at == "normalize" or self.at.startswith("load_job:")):
+        if self.at is None or not (
+            self.at == "normalize" or self.at.startswith(("load_job:", "load_io_error:"))
+        ):
             return None
         return FaultCollector(self)
 
@@ -81,3 +89,9 @@ class FaultCollector(NullCollector):
         elif step.startswith("load") and name == "Jobs" and inc > 0 and not label:
             self.jobs_finished += inc
             self.faults.reached(f"load_job:{self.jobs_finished}")
+            if (
+                self.faults.at == f"load_io_error:{self.jobs_finished}"
+                and not self.faults.failed_once
+            ):
+                self.faults.failed_once = True
+                raise duckdb.IOException("IO Error: simulated: could not write the warehouse file")

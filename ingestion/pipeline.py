@@ -55,6 +55,7 @@ from ingestion.drift import (
     raw_columns,
     widen_raw,
 )
+from ingestion.errors import describe_warehouse_error
 from ingestion.faults import FaultPoints
 from ingestion.pii import PiiKeyError, mask_pii, resolve_pii_key
 from ingestion.privacy import held_back, probable_rename, redact_batch, rules_for_rename
@@ -984,36 +985,6 @@ def _open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(path), config={"memory_limit": DUCKDB_MEMORY_LIMIT})
     except duckdb.Error as exc:
         raise ExtractError(describe_warehouse_error(path, exc)) from None
-
-
-def describe_warehouse_error(path: Path, exc: BaseException) -> str:
-    """One line naming what is wrong with the warehouse file and what to do about it."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    lower = text.lower()
-    if "lock" in lower and ("conflicting" in lower or "could not set lock" in lower):
-        return (
-            f"the warehouse {path} is in use by another process (DuckDB allows one writing "
-            "process per file): wait for it to finish, then rerun"
-        )
-    if "permission denied" in lower or "read-only" in lower or "readonly" in lower:
-        return f"cannot write the warehouse {path}: permission denied; make it writable or choose another --warehouse"
-    if (
-        "no space left" in lower
-        or "file too large" in lower
-        or ("disk" in lower and "full" in lower)
-    ):
-        return f"cannot write the warehouse {path}: the disk is full; free space and rerun"
-    if (
-        "not a valid duckdb" in lower
-        or "corrupt" in lower
-        or "invalid" in lower
-        or "magic" in lower
-    ):
-        return (
-            f"the warehouse {path} is not a readable DuckDB database (damaged or another kind of "
-            "file): restore it from a backup, or move it away to start a new warehouse"
-        )
-    return f"cannot open the warehouse {path}: {text}"
 
 
 def _raw_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:

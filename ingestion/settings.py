@@ -27,6 +27,10 @@ _URL_PASSWORD = re.compile(
 )
 
 
+# Placeholders in the examples the messages give, not anybody's password.
+_PLACEHOLDERS = frozenset({"password", "<password>", "pw", "***"})
+
+
 def default_data_dir() -> Path:
     """The git-ignored folder holding the demo source, the warehouse and their manifests."""
     return PROJECT_ROOT / "data"
@@ -45,7 +49,10 @@ def redacted_url(url: str) -> str:
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` without the password of any URL in it, nor any of ``secrets``."""
-    cleaned = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***@", text)
+    cleaned = _URL_PASSWORD.sub(
+        lambda m: m.group(0) if m.group("password") in _PLACEHOLDERS else f"{m.group('head')}***@",
+        text,
+    )
     for secret in secrets:
         if secret and len(secret) >= 4:
             cleaned = cleaned.replace(secret, "***")
