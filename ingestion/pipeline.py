@@ -1188,7 +1188,7 @@ def run_extract(
             conn,
             DATASET,
             {
-                p.raw_table: _source_types(ctx, p)
+                p.raw_table: _source_types(p)
                 for p in ctx.plans.values()
                 if ctx.reports[p.table].status == "ok"
             },
@@ -1229,8 +1229,8 @@ def _checkpoint(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
         ) from None
 
 
-def _source_types(ctx: ExtractContext, plan: TablePlan) -> dict[str, str]:
-    return {c.name: ctx.reader.source_type(plan.table, c.name) for c in plan.columns}
+def _source_types(plan: TablePlan) -> dict[str, str]:
+    return {c.name: c.source_type for c in plan.columns}
 
 
 def _report_source_changes(ctx: ExtractContext, plan: TablePlan, stored: dict[str, str]) -> None:
@@ -1238,7 +1238,7 @@ def _report_source_changes(ctx: ExtractContext, plan: TablePlan, stored: dict[st
     report = ctx.reports[plan.table]
     for column in plan.columns:
         old = stored.get(column.name)
-        new = ctx.reader.source_type(plan.table, column.name)
+        new = column.source_type
         name = landed_name(column)
         if old is None or old == new or name in plan.drift.widened or name in plan.drift.narrowed:
             continue

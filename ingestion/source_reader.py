@@ -92,6 +92,8 @@ class SourceColumn:
     primary: bool = False
     # The raw column name when dlt's snake_case of ``name`` collides with another column's.
     landed_as: str | None = None
+    # The type the source declares, as its catalogue states it (drift reports, probes).
+    source_type: str = ""
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -187,6 +189,13 @@ def classify(
     if _python_type(column_type) is bytes:
         return SourceColumn(name, "binary", nullable)
     return f"type {column_type!r} has no faithful Arrow mapping"
+
+
+def _type_text(column_type: sa.TypeEngine) -> str:
+    try:
+        return str(column_type)
+    except Exception:  # a type without a generic SQL rendering
+        return repr(column_type)
 
 
 def _python_type(column_type: sa.TypeEngine) -> type | None:
@@ -333,22 +342,12 @@ class SourceReader:
             else:
                 if name == primary_key:
                     mapped = replace(mapped, primary=True, nullable=False)
-                selected.append(mapped)
+                selected.append(replace(mapped, source_type=_type_text(column["type"])))
         return distinct_raw_names(selected), skipped
 
     def primary_key(self, table: str) -> list[str]:
         """The primary key columns of ``table`` (empty when it has none)."""
         return self._inspect().primary_key(table)
-
-    def source_type(self, table: str, column: str) -> str:
-        """The declared type of a source column, as the catalogue states it."""
-        for c in self._inspect().columns(table):
-            if c["name"] == column:
-                try:
-                    return str(c["type"])
-                except Exception:  # a type without a generic SQL rendering
-                    return repr(c["type"])
-        return ""
 
     def close(self) -> None:
         """Release the pooled connection of the small queries."""

@@ -90,7 +90,9 @@ def assert_no_duplicate_and_no_gap(url: str, warehouse: Path) -> None:
 def assert_log_accounts_for_raw(warehouse: Path) -> None:
     """Every (table, load) raw holds rows of is logged ok with exactly that many rows landed,
     and no load is left 'loading'."""
-    assert warehouse_rows(warehouse, "select * from raw._extract_log where status = 'loading'") == []
+    assert (
+        warehouse_rows(warehouse, "select * from raw._extract_log where status = 'loading'") == []
+    )
     for table in TABLE_SPECS:
         held = dict(
             warehouse_rows(
@@ -173,13 +175,18 @@ def test_an_incremental_load_killed_at_any_step_is_completed_by_the_next_run(
     summary = run_extract(settings)
     assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
     assert_no_duplicate_and_no_gap(url, settings.warehouse_path)
-    assert warehouse_rows(
-        settings.warehouse_path, "select * from raw._extract_log where status = 'loading'"
-    ) == []
+    assert (
+        warehouse_rows(
+            settings.warehouse_path, "select * from raw._extract_log where status = 'loading'"
+        )
+        == []
+    )
     # Every changed row landed with its new values (the merge path, not only appends).
     for table, spec in TABLE_SPECS.items():
         if spec.cursor != "updated_at":
             continue
         source = set(source_rows(url, f"select id, updated_at from {table}"))
-        raw = set(warehouse_rows(settings.warehouse_path, f"select id, updated_at from raw.{table}"))
+        raw = set(
+            warehouse_rows(settings.warehouse_path, f"select id, updated_at from raw.{table}")
+        )
         assert source <= raw, table

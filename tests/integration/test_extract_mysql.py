@@ -487,7 +487,10 @@ def test_reconcile_removes_duplicate_keys(platform, tmp_path) -> None:
         conn.execute("insert into raw.payments select * from raw.payments where id <= 3")
     summary = run_extract(settings, tables=["refunds", "payments"], mode="reconcile")
     assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
-    assert (summary.tables["refunds"].duplicates_removed, summary.tables["payments"].duplicates_removed) == (7, 3)
+    assert (
+        summary.tables["refunds"].duplicates_removed,
+        summary.tables["payments"].duplicates_removed,
+    ) == (7, 3)
     for table in ("payments", "refunds"):
         assert_raw_matches_source(url, warehouse, table)
     logged = warehouse_rows(

@@ -125,7 +125,15 @@ def test_a_new_pii_column_and_a_renamed_pii_table_never_land_in_clear(
         )
     }
     assert "email_hash" in landed
-    assert not landed & {"email", "full_name", "phone", "ssn", "government_id", "address_line1", "personal_email"}
+    assert not landed & {
+        "email",
+        "full_name",
+        "phone",
+        "ssn",
+        "government_id",
+        "address_line1",
+        "personal_email",
+    }
 
     values |= personal_values(url, "app_users")
     staging = {
@@ -180,7 +188,9 @@ def test_another_pii_key_stops_the_run_unless_asked_to_rehash(mysql_database, tm
     other = settings.model_copy(update={"pii_key": "another-key"})
     with pytest.raises(PiiKeyError, match="not the key raw's hashes were made with"):
         run_extract(other, tables=["users", "tenants"])
-    before = warehouse_rows(settings.warehouse_path, "select id, email_hash from raw.users order by id")
+    before = warehouse_rows(
+        settings.warehouse_path, "select id, email_hash from raw.users order by id"
+    )
     assert before[0][1] is not None  # nothing was written by the refused run
 
     summary = run_extract(other, tables=["users", "tenants"], rehash_pii=True)

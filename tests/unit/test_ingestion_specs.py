@@ -163,7 +163,9 @@ def test_drift_reports_new_and_dropped_and_casts_a_narrowing() -> None:
     assert drift.new_columns == ["extra"]
     assert drift.dropped_columns == ["note"]
     assert drift.casts == {"amount": LandedType("decimal", 12, 2)}
-    assert drift.narrowed == {"amount": (LandedType("decimal", 12, 2), LandedType("decimal", 10, 2))}
+    assert drift.narrowed == {
+        "amount": (LandedType("decimal", 12, 2), LandedType("decimal", 10, 2))
+    }
     assert drift.widened == {}
 
 
@@ -198,4 +200,6 @@ def test_a_lossy_type_change_names_table_column_and_both_types() -> None:
     with pytest.raises(TableDriftError, match=r"decimal\(30,2\) to decimal\(30,20\)"):
         detect_drift("payments", wide, {"amount": LandedType("decimal", 30, 20)})
     with pytest.raises(TableDriftError, match=r"from timestamp to bigint"):
-        detect_drift("payments", {"paid": LandedType("timestamp")}, {"paid": LandedType("bigint", 64)})
+        detect_drift(
+            "payments", {"paid": LandedType("timestamp")}, {"paid": LandedType("bigint", 64)}
+        )
