@@ -8,6 +8,8 @@ downstream of its asset runs in that run and the run fails naming the check; a W
 check is reported (and alerted) but never blocks.
 
 - ``raw_suite`` (ERROR) on every ``raw/<table>``: the raw-layer contract (GX, raw.py);
+- ``raw_columns`` (WARN) on every ``raw/<table>``: no column beyond the contract's (an
+  addition at the source is reported, never blocking);
 - ``reconciles_with_source`` (ERROR) on every ``raw/<table>``: source row count and
   money sum equal raw's, minus rows whose hard delete was detected;
 - ``accounts_for_every_raw_row`` (ERROR) on every staging model: every raw row comes out
@@ -27,7 +29,7 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from expectations.marts import mart_suites
-from expectations.raw import raw_suite
+from expectations.raw import raw_columns_suite, raw_suite
 from expectations.validation import Severity, Suite, SuiteOutcome, build_data_docs, run_suite
 from ingestion.settings import WarehouseSettings
 from orchestration.config import WRITER_POOL, OrchestrationSettings
@@ -37,6 +39,7 @@ from orchestration.source_db import TableProfile, profile_tables
 from orchestration.warehouse_db import relation_exists, warehouse_connection
 
 RAW_SUITE = "raw_suite"
+RAW_COLUMNS = "raw_columns"
 RECONCILIATION = "reconciles_with_source"
 ROW_ACCOUNTING = "accounts_for_every_raw_row"
 FRESHNESS = "fresh_within_sla"
@@ -116,6 +119,15 @@ def raw_suite_checks() -> dg.AssetChecksDefinition:
                 description=raw_suite(t.name, t.columns).description,
             )
             for t in source_tables()
+        ]
+        + [
+            dg.AssetCheckSpec(
+                RAW_COLUMNS,
+                asset=raw_key(t.name),
+                blocking=False,
+                description=raw_columns_suite(t.name, t.columns).description,
+            )
+            for t in source_tables()
         ],
         can_subset=True,
         name="raw_suites",
@@ -137,6 +149,15 @@ def raw_suite_checks() -> dg.AssetChecksDefinition:
                     continue
                 outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
                 yield _suite_result(raw_key(table.name), RAW_SUITE, suite, outcome)
+            for table in _selected_tables(context, RAW_COLUMNS):
+                suite = raw_columns_suite(table.name, table.columns)
+                if not relation_exists(con, "raw", table.name):
+                    yield _missing_result(
+                        raw_key(table.name), RAW_COLUMNS, suite.severity, table.raw_relation
+                    )
+                    continue
+                outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
+                yield _suite_result(raw_key(table.name), RAW_COLUMNS, suite, outcome)
         build_data_docs(orchestration.gx_site_dir)
 
     return raw_suites
