@@ -974,10 +974,15 @@ def platform_pipeline(
 def _open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except PermissionError as exc:
+        raise ExtractError(
+            f"cannot create the warehouse folder {path.parent}: permission denied "
+            f"({exc.strerror}); make it writable, or choose another --warehouse"
+        ) from None
     except OSError as exc:
         raise ExtractError(
             f"cannot create the warehouse folder {path.parent}: {exc.strerror or exc}; "
-            "choose a writable --warehouse path"
+            "choose another --warehouse"
         ) from None
     try:
         # DuckDB's buffer pool would otherwise grow towards 80% of RAM with the table being

@@ -204,3 +204,66 @@ def test_another_pii_key_stops_the_run_unless_asked_to_rehash(mysql_database, tm
         run_extract(settings, tables=["users"])
     assert run_extract(other, tables=["users"]).ok
     assert PII_KEY != "another-key"
+
+
+@pytest.mark.slow
+def test_no_password_or_key_in_any_output_log_event_or_file_of_a_run(
+    mysql_database, mysql_server, tmp_path
+) -> None:
+    """A whole `warehouse run` with a distinctive password and PII key: neither appears in
+    stdout, stderr, dbt's log, the alert log, Dagster's event log and run storage (run config
+    and tags included), the Data Docs, the warehouse or dlt's pipeline folder."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    password, key = "Wombat-Secret-8642-xyz", "pii-key-Narwhal-9753"
+    url = mysql_database("secret")
+    generate_platform(url, tmp_path / "platform.manifest.json")
+    user = f"ing_s_{uuid.uuid4().hex[:8]}"
+    database = make_url(url).database
+    execute(
+        mysql_server,
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'",
+        f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'",
+    )
+    try:
+        source = (
+            make_url(url)
+            .set(username=user, password=password)
+            .render_as_string(hide_password=False)
+        )
+        env = {
+            **os.environ,
+            "WAREHOUSE_SOURCE_URL": source,
+            "WAREHOUSE_PII_KEY": key,
+            "WAREHOUSE_DATA_DIR": str(tmp_path / "data"),
+            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            "WAREHOUSE_DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            "WAREHOUSE_ALERT_LOG": str(tmp_path / "logs" / "alerts.jsonl"),
+            "WAREHOUSE_GX_SITE_DIR": str(tmp_path / "gx"),
+            "WAREHOUSE_DBT_TARGET_DIR": str(tmp_path / "dbt_target"),
+            "WAREHOUSE_DBT_COLUMN_LINEAGE": "false",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", "from orchestration.cli import app; app()", "run"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "Succeeded" in done.stdout
+    finally:
+        execute(mysql_server, f"DROP USER IF EXISTS '{user}'@'%'")
+    secrets = [password.encode(), key.encode()]
+    outputs = [done.stdout.encode(), done.stderr.encode()]
+    assert not [s for s in secrets for text in outputs if s in text]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any("dagster_home" in str(p) for p in files)  # the event log was searched
+    leaked = [str(p) for p in files for s in secrets if s in p.read_bytes()]
+    assert leaked == []
