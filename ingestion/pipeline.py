@@ -447,7 +447,7 @@ def make_plan(
     report.raw_table = raw_table
     cleared = CLEARED_COLUMNS.get(table, frozenset())
     if spec is not None:
-        classified = contract_columns(table) | cleared
+        classified: set[str] = set(contract_columns(table) | cleared)
         columns, skipped = reader.columns(
             table,
             spec.never_selected,
@@ -1524,7 +1524,7 @@ def recover_interrupted_loads(
         for load_id in pending:
             for table in data_tables & touched[load_id]:
                 conn.execute(f'delete from {DATASET}."{table}" where _dlt_load_id = ?', [load_id])
-            rows = ledger.log_rows(conn, DATASET, load_id)
+            dropped = ledger.log_rows(conn, DATASET, load_id)
             ledger.write_log(
                 conn,
                 DATASET,
@@ -1537,7 +1537,7 @@ def recover_interrupted_loads(
                             "note": "interrupted load dropped (--drop-pending-load); its rows are read again",
                         }
                     )
-                    for r in rows
+                    for r in dropped
                 ],
             )
         pending = []

@@ -53,6 +53,10 @@ PII_NAME_WORDS = frozenset(
     }
 )
 
+# Words that also match as a prefix (``emails``, ``birthdate``, ``zipcode``); the short ones
+# only whole (``ip`` is not ``description``'s, ``tax`` not ``taxonomy``'s).
+_PREFIXES = frozenset(w for w in PII_NAME_WORDS if len(w) >= 4) | {"zip"}
+
 REDACTED = "[redacted]"
 
 # RE2 patterns (pyarrow): what personal data looks like inside any text value.
@@ -79,7 +83,7 @@ def personal_word(column: SourceColumn) -> str | None:
         return None
     for word in words:
         for pii in PII_NAME_WORDS:
-            if word == pii or word == pii + "s" or (len(pii) >= 4 and word.startswith(pii)):
+            if word == pii or word == pii + "s" or (pii in _PREFIXES and word.startswith(pii)):
                 return pii
     return None
 

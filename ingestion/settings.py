@@ -42,9 +42,7 @@ def redacted_url(url: str) -> str:
         parsed = make_url(url)
     except Exception:
         return redact(url)
-    if parsed.password is None:
-        return parsed.render_as_string(hide_password=False)
-    return parsed.set(password="***").render_as_string(hide_password=False)
+    return parsed.render_as_string(hide_password=True)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -133,10 +131,13 @@ def _dlt_source_url() -> str | None:
     if not configured:
         return None
     if isinstance(configured, dict):
-        fields = {
-            k: configured.get(k) for k in ("username", "password", "host", "port", "database")
-        }
-        return URL.create(configured.get("drivername", "mysql+pymysql"), **fields).render_as_string(
-            hide_password=False
-        )
+        port = configured.get("port")
+        return URL.create(
+            str(configured.get("drivername", "mysql+pymysql")),
+            username=configured.get("username"),
+            password=configured.get("password"),
+            host=configured.get("host"),
+            port=int(port) if port else None,
+            database=configured.get("database"),
+        ).render_as_string(hide_password=False)
     return str(configured)

@@ -36,7 +36,7 @@ INTERNAL_ERROR = 1
 class WarehouseApp(typer.Typer):
     """A Typer app whose every command goes through the one-line error handler."""
 
-    def command(
+    def command(  # type: ignore[override]  # same arguments, passed through
         self, *args: Any, **kwargs: Any
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a command, wrapped so that a failure prints one line (see ``one_line_errors``)."""
