@@ -1172,7 +1172,18 @@ def run_extract(
             )
         load_id = f"unchanged_{int(time.time() * 1e6)}"
         if to_read or unspecified:
-            load_id = _load(pipeline, source, ctx)
+            try:
+                load_id = _load(pipeline, source, ctx)
+            except ExtractError:
+                # On record too: the tables of the package stay 'loading' (the next run
+                # completes it), the others get their row now.
+                failed_id = f"failed_{int(time.time() * 1e6)}"
+                ledger.write_log(
+                    conn,
+                    DATASET,
+                    [r.log_row(failed_id) for r in ctx.reports.values() if not r.in_package],
+                )
+                raise
         first_pass: dict[str, TableReport] = {}
         if mode == "reconcile":
             from ingestion.reconcile import reconcile_tables
@@ -1559,7 +1570,6 @@ def recover_interrupted_loads(
     for load_id in sorted({*pending, *unsettled}):
         rows = {r.table_name: r for r in ledger.log_rows(conn, DATASET, load_id)}
         tables = (touched.get(load_id, set()) | set(rows)) & raw_tables
-        landed = ledger.rows_of_load(conn, DATASET, tables, load_id)
         complete = load_id in committed
         settled: list[ledger.LogRow] = []
         for table in sorted(tables):
@@ -1603,11 +1613,7 @@ def recover_interrupted_loads(
                         **{
                             **row.__dict__,
                             "status": status,
-                            "rows_landed": landed_now
-                            if not complete
-                            else row.rows_landed
-                            if row.rows_landed == landed.get(table)
-                            else landed_now,
+                            "rows_landed": landed_now,
                             "duplicates_removed": (row.duplicates_removed or 0) + removed,
                             "error": row.error
                             if status != "failed" or row.error

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ class WarehouseSettings(BaseSettings):
     def demo_source_url(self) -> str:
         return f"sqlite:///{self.demo_source_path}"
 
-    @cached_property
+    @property
     def configured_source_url(self) -> str | None:
         """``source_url``, else dlt's ``sources.platform.credentials`` (``.dlt/secrets.toml``
         or ``SOURCES__PLATFORM__CREDENTIALS``), else None."""

@@ -374,13 +374,14 @@ class SourceReader:
             q = self.quote(c.name)
             if self.dialect == "mysql" and c.kind in {"timestamp", "date"}:
                 # connectorx panics on a date with a zero part ('0000-00-00', '2022-05-00',
-                # accepted by MySQL's default sql_mode): NULL it in the source and count it.
-                zero = f"(MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"
-                parts.append(f"IF({zero}, NULL, {q}) AS {q}")
+                # accepted by MySQL's default sql_mode): adding nothing to one gives NULL (an
+                # invalid date), any other value unchanged; cheaper than testing MONTH and DAY.
+                valid = f"({q} + INTERVAL 0 {'SECOND' if c.kind == 'timestamp' else 'DAY'})"
+                parts.append(f"{valid} AS {q}")
                 if c.nullable:
                     # A NOT NULL column's NULLs after this are its zero dates: counted in
                     # Arrow, with no extra column on the wire (a quarter of activity_logs' read).
-                    zero_checks.append(f"COALESCE({zero}, 0)")
+                    zero_checks.append(f"COALESCE({q} IS NOT NULL AND {valid} IS NULL, 0)")
             elif self.dialect == "mysql" and (
                 c.as_text or (c.kind == "decimal" and not c.unsigned and not _connectorx_exact(c))
             ):
