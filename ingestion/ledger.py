@@ -79,8 +79,17 @@ def ensure_log(conn: duckdb.DuckDBPyConnection, dataset: str) -> None:
     conn.execute(f"create schema if not exists {dataset}")
     columns = ", ".join(f"{name} {sql}" for name, _, sql in LOG_COLUMNS)
     conn.execute(f"create table if not exists {dataset}.{EXTRACT_LOG} ({columns})")
+    present = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [dataset, EXTRACT_LOG],
+        ).fetchall()
+    }
     for name, _, sql in LOG_COLUMNS:
-        conn.execute(f"alter table {dataset}.{EXTRACT_LOG} add column if not exists {name} {sql}")
+        if name not in present:  # a warehouse from before the column existed
+            conn.execute(f"alter table {dataset}.{EXTRACT_LOG} add column {name} {sql}")
 
 
 def write_log(

@@ -426,12 +426,6 @@ class ExtractContext:
         return self.plans[table]
 
 
-def resolve_source_url(settings: WarehouseSettings) -> str:
-    """``--source``/``WAREHOUSE_SOURCE_URL``, else ``sources.platform.credentials`` from
-    ``.dlt/secrets.toml`` (or ``SOURCES__PLATFORM__CREDENTIALS``), else the demo file."""
-    return settings.resolved_source_url
-
-
 def make_plan(
     ctx: ExtractContext,
     table: str,

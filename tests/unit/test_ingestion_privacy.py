@@ -82,7 +82,7 @@ def test_a_table_with_most_of_a_specd_tables_columns_is_a_probable_rename() -> N
 def test_passwords_and_keys_are_redacted_from_messages() -> None:
     url = "mysql+pymysql://reader:s3cr3t-Pa55@db:3306/platform"
     assert redacted_url(url) == "mysql+pymysql://reader:***@db:3306/platform"
-    text = f"(2003, \"can't connect\") while using {url} with key the-pii-key"
+    text = f'(2003, "can\'t connect") while using {url} with key the-pii-key'
     cleaned = redact(text, ["the-pii-key"])
     assert "s3cr3t-Pa55" not in cleaned and "the-pii-key" not in cleaned
     # the examples messages give are not anybody's password
@@ -97,10 +97,19 @@ def test_passwords_and_keys_are_redacted_from_messages() -> None:
 def test_the_lock_hint_goes_with_a_lock_only() -> None:
     lock = OSError('IO Error: Could not set lock on file "/w/x.duckdb": Conflicting lock is held')
     assert "one writing process" in describe_warehouse_error(None, lock)
-    for other in (
-        OSError('IO Error: The file "/w/x.duckdb" exists, but it is not a valid DuckDB database file!'),
-        OSError('IO Error: Cannot open file "/w/x.duckdb": Permission denied'),
-        OSError("IO Error: Could not write file: No space left on device"),
-    ):
-        message = describe_warehouse_error(None, other)
-        assert "one writing process" not in message and "/w/x.duckdb" in message or "disk" in message
+    damaged = describe_warehouse_error(
+        None,
+        OSError(
+            'IO Error: The file "/w/x.duckdb" exists, but it is not a valid DuckDB database file!'
+        ),
+    )
+    denied = describe_warehouse_error(
+        None, OSError('IO Error: Cannot open file "/w/x.duckdb": Permission denied')
+    )
+    full = describe_warehouse_error(
+        None, OSError("IO Error: Could not write: No space left on device")
+    )
+    assert "not a readable DuckDB database" in damaged and "/w/x.duckdb" in damaged
+    assert "permission denied" in denied and "/w/x.duckdb" in denied
+    assert "the disk is full" in full
+    assert not [m for m in (damaged, denied, full) if "one writing process" in m]
