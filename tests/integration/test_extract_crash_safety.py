@@ -22,6 +22,7 @@ from ingestion.pipeline import run_extract
 from ingestion.specs import TABLE_SPECS
 from tests.ingestion_support import (
     PII_KEY,
+    child_environment,
     generate_platform,
     settings_for,
     source_rows,
@@ -49,12 +50,9 @@ INCREMENTAL_POINTS = ["extract", "load_job:1", "load_job:4", "load"]
 
 def killed_extract(url: str, warehouse: Path, point: str, data_dir: Path) -> None:
     """Run ``warehouse extract`` in a child that kills itself at ``point``."""
-    environment = {
-        **os.environ,
-        "WAREHOUSE_PII_KEY": PII_KEY,
-        "WAREHOUSE_DATA_DIR": str(data_dir),
-        "WAREHOUSE_FAULT_AT": point,
-    }
+    environment = child_environment(
+        WAREHOUSE_PII_KEY=PII_KEY, WAREHOUSE_DATA_DIR=str(data_dir), WAREHOUSE_FAULT_AT=point
+    )
     done = subprocess.run(
         [
             sys.executable,

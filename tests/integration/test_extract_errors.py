@@ -17,7 +17,13 @@ import duckdb
 import pytest
 
 from ingestion.errors import describe_warehouse_error
-from tests.ingestion_support import PII_KEY, generate_platform, source_rows, warehouse_rows
+from tests.ingestion_support import (
+    PII_KEY,
+    child_environment,
+    generate_platform,
+    source_rows,
+    warehouse_rows,
+)
 from tests.serving_support import build_warehouse, mart_rows, passing_checks
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -28,13 +34,7 @@ def warehouse(
     *args: str, env: dict[str, str] | None = None, **options
 ) -> subprocess.CompletedProcess:
     """``warehouse <args>`` in a child process."""
-    environment = {
-        **os.environ,
-        "WAREHOUSE_PII_KEY": PII_KEY,
-        "RUNTIME__DLTHUB_TELEMETRY": "false",
-        **(env or {}),
-    }
-    environment.pop("WAREHOUSE_DEBUG", None)
+    environment = child_environment(WAREHOUSE_PII_KEY=PII_KEY, WAREHOUSE_DEBUG=None, **(env or {}))
     return subprocess.run(
         [sys.executable, "-c", "from orchestration.cli import app; app()", *args],
         capture_output=True,

@@ -20,6 +20,7 @@ from ingestion.pipeline import run_extract
 from orchestration.cli import app
 from tests.ingestion_support import (
     PII_KEY,
+    child_environment,
     generate_platform,
     scan_warehouse_for,
     settings_for,
@@ -213,7 +214,6 @@ def test_no_password_or_key_in_any_output_log_event_or_file_of_a_run(
     """A whole `warehouse run` with a distinctive password and PII key: neither appears in
     stdout, stderr, dbt's log, the alert log, Dagster's event log and run storage (run config
     and tags included), the Data Docs, the warehouse or dlt's pipeline folder."""
-    import os
     import subprocess
     import sys
     import uuid
@@ -237,7 +237,7 @@ def test_no_password_or_key_in_any_output_log_event_or_file_of_a_run(
             .render_as_string(hide_password=False)
         )
         env = {
-            **os.environ,
+            **child_environment(),
             "WAREHOUSE_SOURCE_URL": source,
             "WAREHOUSE_PII_KEY": key,
             "WAREHOUSE_DATA_DIR": str(tmp_path / "data"),

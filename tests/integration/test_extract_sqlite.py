@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from ingestion.pipeline import run_extract
 from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS
 from orchestration.cli import app
 from tests.ingestion_support import (
+    child_environment,
     generate_platform,
     generated_pii_values,
     raw_count,
@@ -237,12 +237,9 @@ def test_cli_rejects_an_unknown_table_in_one_line(demo, tmp_path) -> None:
 def test_a_killed_extract_process_is_completed_by_the_next_run(demo, tmp_path) -> None:
     url, _, _ = demo
     settings = settings_for(tmp_path, url)
-    environment = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "WAREHOUSE_PII_KEY": "test-pii-key",
-        "WAREHOUSE_DATA_DIR": str(tmp_path),
-    }
+    environment = child_environment(
+        PYTHONUNBUFFERED="1", WAREHOUSE_PII_KEY="test-pii-key", WAREHOUSE_DATA_DIR=str(tmp_path)
+    )
     process = subprocess.Popen(
         [
             sys.executable,
@@ -289,11 +286,9 @@ def test_twenty_fresh_process_extracts_in_a_row_all_succeed(demo, tmp_path) -> N
     """Each run is a new interpreter, so pandas is imported afresh every time: two extract
     workers importing it at once failed 2 runs in 10 ("partially initialized module")."""
     url, _, _ = demo
-    environment = {
-        **os.environ,
-        "WAREHOUSE_PII_KEY": "test-pii-key",
-        "WAREHOUSE_DATA_DIR": str(tmp_path),
-    }
+    environment = child_environment(
+        WAREHOUSE_PII_KEY="test-pii-key", WAREHOUSE_DATA_DIR=str(tmp_path)
+    )
     script = (
         "import sys\n"
         "from pathlib import Path\n"
