@@ -1523,8 +1523,10 @@ def recover_interrupted_loads(
     touched: dict[str, set[str]] = {
         load_id: _package_tables(pipeline, load_id) for load_id in pending
     }
+    dropped_ids: set[str] = set()
     if pending and drop:
         pipeline.drop_pending_packages()
+        dropped_ids = set(pending)
         data_tables = {t for t in _raw_tables(conn) if not t.startswith("_")}
         for load_id in pending:
             for table in data_tables & touched[load_id]:
@@ -1561,7 +1563,7 @@ def recover_interrupted_loads(
     committed = ledger.committed_loads(conn, DATASET, [*pending, *unsettled])
     recovered: list[str] = []
     raw_tables = _raw_tables(conn)
-    for load_id in sorted({*pending, *unsettled}):
+    for load_id in sorted({*pending, *unsettled} - dropped_ids):
         rows = {r.table_name: r for r in ledger.log_rows(conn, DATASET, load_id)}
         tables = (touched.get(load_id, set()) | set(rows)) & raw_tables
         complete = load_id in committed
@@ -1580,22 +1582,23 @@ def recover_interrupted_loads(
                 else "the extractor stopped during this load; what it loaded is kept"
             )
             if row is None:
+                # The run died before it logged this load: what raw holds of it is the record.
                 settled.append(
                     ledger.LogRow(
-                        load_id,
-                        table,
-                        "recovered",
-                        None,
-                        ledger.now(),
-                        None,
-                        landed_now,
-                        0,
-                        0,
-                        0,
-                        "ok" if complete else "failed",
-                        None if complete else "interrupted",
-                        removed,
-                        note,
+                        load_id=load_id,
+                        table_name=table,
+                        mode="recovered",
+                        started_at=None,
+                        finished_at=ledger.now(),
+                        rows_read=None,
+                        rows_landed=landed_now,
+                        zero_dates_nulled=0,
+                        deletes_detected=0,
+                        changed_rows_detected=0,
+                        status="ok" if complete else "failed",
+                        error=None if complete else "interrupted before its load completed",
+                        duplicates_removed=removed,
+                        note=note,
                     )
                 )
             else:

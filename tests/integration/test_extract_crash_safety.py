@@ -188,3 +188,29 @@ def test_an_incremental_load_killed_at_any_step_is_completed_by_the_next_run(
             warehouse_rows(settings.warehouse_path, f"select id, updated_at from raw.{table}")
         )
         assert source <= raw, table
+
+
+def test_a_pending_load_dropped_on_request_is_read_again(tiny_source, tmp_path) -> None:
+    settings = settings_for(tmp_path, tiny_source)
+    killed_extract(tiny_source, settings.warehouse_path, "load_job:6", tmp_path)
+
+    summary = run_extract(settings, drop_pending_load=True)
+    assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
+    assert summary.recovered == []
+    for table in TABLE_SPECS:
+        source_ids = [r[0] for r in source_rows(tiny_source, f"select id from {table} order by id")]
+        raw_ids = [
+            r[0]
+            for r in warehouse_rows(
+                settings.warehouse_path, f"select id from raw.{table} order by id"
+            )
+        ]
+        assert raw_ids == source_ids, table
+    dropped = warehouse_rows(
+        settings.warehouse_path,
+        "select distinct status, rows_landed, note from raw._extract_log where load_id <> ?",
+        [summary.load_id],
+    )
+    assert [(s, n) for s, n, _ in dropped] == [("failed", 0)]
+    assert "--drop-pending-load" in dropped[0][2]
+    assert_log_accounts_for_raw(settings.warehouse_path)
