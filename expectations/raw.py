@@ -2,8 +2,14 @@
 
 The schema expectation is the raw-layer contract of ``ingestion/README.md`` written
 as data: dlt's snake_case of the source columns, PII masked or dropped, SECRET
-columns never selected, plus dlt's and the extractor's bookkeeping columns. A PII
-column that reaches the warehouse fails the suite (ERROR: nothing downstream runs).
+columns never selected, plus dlt's and the extractor's bookkeeping columns.
+
+- ``raw_suite`` (ERROR: nothing downstream runs when it fails): every expected column is
+  there, no PII or SECRET column of the contract reached raw, the key holds, the table
+  has rows where the platform must have them;
+- ``raw_columns_suite`` (WARN: reported, never blocking): raw has exactly the expected
+  columns. A column the source added lands (the extractor holds back the personal-looking
+  ones) and shows up here as an extra column, a warning, not a failure.
 """
 
 from __future__ import annotations
@@ -48,15 +54,29 @@ def raw_columns(table: str, source_columns: Sequence[str]) -> list[str]:
     return [*columns, *BOOKKEEPING]
 
 
+def never_landed(table: str) -> list[str]:
+    """Columns that must never be in ``raw.<table>``: its PII in clear and its SECRET columns,
+    by source name and by snake_case."""
+    names = set(DROPPED.get(table, set())) | set(RENAMED.get(table, {}))
+    return sorted(names | {_snake_case(n) for n in names})
+
+
 def raw_suite(table: str, source_columns: Sequence[str]) -> Suite:
-    """The ERROR suite of ``raw.<table>``: exact column set, key integrity, volume, masking."""
+    """The ERROR suite of ``raw.<table>``: the expected columns, no PII or SECRET column, key
+    integrity, volume, masking. Extra columns are ``raw_columns_suite``'s (a warning)."""
     expected = raw_columns(table, source_columns)
 
     def build(inputs: SuiteInputs) -> list[Any]:
         import great_expectations.expectations as gxe
 
         expectations: list[Any] = [
-            gxe.ExpectTableColumnsToMatchSet(column_set=expected, exact_match=True),
+            gxe.ExpectTableColumnsToMatchSet(column_set=expected, exact_match=False),
+            # GX has no "column must not exist": raw's own columns without the forbidden ones,
+            # matched exactly, fail (listing them as unexpected) when one of them is there.
+            gxe.ExpectTableColumnsToMatchSet(
+                column_set=[c for c in inputs.columns if c not in never_landed(table)],
+                exact_match=True,
+            ),
             gxe.ExpectColumnValuesToNotBeNull(column="id"),
             gxe.ExpectColumnValuesToBeUnique(column="id"),
             gxe.ExpectColumnValuesToNotBeNull(column="_dlt_load_id"),
@@ -72,7 +92,28 @@ def raw_suite(table: str, source_columns: Sequence[str]) -> Suite:
         name=f"raw.{table}",
         table=table,
         severity=Severity.ERROR,
-        description=f"raw.{table} has exactly the contract's columns (PII masked), a unique "
-        "non-null id and rows where the platform must have them.",
+        description=f"raw.{table} has the contract's columns and no PII or SECRET one in clear, "
+        "a unique non-null id and rows where the platform must have them.",
         build=build,
+    )
+
+
+def raw_columns_suite(table: str, source_columns: Sequence[str]) -> Suite:
+    """The WARN suite of ``raw.<table>``: exactly the contract's columns (an extra column is a
+    source addition to review and classify, not a failure)."""
+    expected = raw_columns(table, source_columns)
+
+    def build(inputs: SuiteInputs) -> list[Any]:
+        import great_expectations.expectations as gxe
+
+        return [gxe.ExpectTableColumnsToMatchSet(column_set=expected, exact_match=True)]
+
+    return Suite(
+        name=f"raw.{table}.columns",
+        table=table,
+        severity=Severity.WARN,
+        description=f"raw.{table} has no column beyond the contract's (an addition warns, "
+        "never blocks).",
+        build=build,
+        query="select * from {relation} limit 0",
     )

@@ -280,7 +280,9 @@ def evaluate(
             plans.append(("statistic", len(aggregates) - 1))
         else:
             plans.append(("gx", None))
-    (row,) = connection.execute(f"select {', '.join(aggregates)} from ({batch}) as batch").fetchall()
+    (row,) = connection.execute(
+        f"select {', '.join(aggregates)} from ({batch}) as batch"
+    ).fetchall()
     rows = int(row[0])
     results: list[Any] = []
     fallback = [e for e, (how, _) in zip(expectations, plans, strict=True) if how == "gx"]

@@ -19,24 +19,33 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from contextlib import closing
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+import connectorx as cx
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from sqlalchemy import create_engine, inspect
 from sqlalchemy import types as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ingestion.settings import redact
 
 log = logging.getLogger("ingestion.extract")
 
 ZERO_DATETIME = "0000-00-00 00:00:00"
 ZERO_DATE = "0000-00-00"
 ZERO_DATES_COLUMN = "_zero_dates"
+# A date MySQL accepts in its default sql_mode but no calendar has: '0000-00-00', '2022-05-00'.
+ZERO_PART_TEXT = r"^\d{4}-(00-|\d\d-00)"
 
 # Words in a driver error that mean the connection, not the query, failed: worth a retry.
 TRANSIENT_MARKERS = (
@@ -70,12 +79,21 @@ class SourceColumn:
     """One selected source column: its SQL, its Arrow type in raw and its dlt hint."""
 
     name: str
-    kind: str  # integer | boolean | decimal | double | text | timestamp | date | time | binary
+    kind: str  # integer | boolean | decimal | double | text | timestamp | date | binary
     nullable: bool = True
     precision: int | None = None
     scale: int | None = None
     unsigned: bool = False
     bit: bool = False
+    # Read as the server's text form: exact where no Arrow type holds every value (DECIMAL
+    # wider than 38 digits, TIME from -838:59:59 to 838:59:59).
+    as_text: bool = False
+    # The table's primary key: never NULL, and declared so (dlt's primary-key hint says so too).
+    primary: bool = False
+    # The raw column name when dlt's snake_case of ``name`` collides with another column's.
+    landed_as: str | None = None
+    # The type the source declares, as its catalogue states it (drift reports, probes).
+    source_type: str = ""
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -89,9 +107,13 @@ class SourceColumn:
             "text": pa.string(),
             "timestamp": pa.timestamp("us"),
             "date": pa.date32(),
-            "time": pa.time64("us"),
             "binary": pa.binary(),
         }[self.kind]
+
+    @property
+    def arrow_field(self) -> pa.Field:
+        """The Arrow field: the primary key is declared non-nullable, like dlt's key hint."""
+        return pa.field(self.name, self.arrow_type, nullable=not self.primary)
 
     @property
     def dlt_type(self) -> str:
@@ -104,7 +126,6 @@ class SourceColumn:
             "text": "text",
             "timestamp": "timestamp",
             "date": "date",
-            "time": "time",
             "binary": "binary",
         }[self.kind]
 
@@ -115,10 +136,20 @@ class SourceColumn:
         return self.dlt_type
 
 
+def arrow_schema(columns: Sequence[SourceColumn]) -> pa.Schema:
+    """The Arrow schema of a batch of ``columns``."""
+    return pa.schema([c.arrow_field for c in columns])
+
+
 def classify(
     name: str, column_type: sa.TypeEngine, nullable: bool, is_key: bool, boolean: bool
 ) -> SourceColumn | str:
-    """Map a reflected SQL type to the column raw holds, or a reason it is skipped."""
+    """Map a reflected SQL type to the column raw holds, or a reason it is skipped.
+
+    ``is_key``: an integer key of the contract (``id``, ``*_id`` of a spec'd table), which
+    stays BIGINT even when the source declares it unsigned; any other BIGINT UNSIGNED (and
+    BIT(64)) lands as DECIMAL(20,0), so 2^64-1 fits.
+    """
     if boolean:
         return SourceColumn(name, "boolean", nullable)
     if isinstance(column_type, mysql.TINYINT) and getattr(column_type, "display_width", None) == 1:
@@ -126,6 +157,8 @@ def classify(
     if isinstance(column_type, sa.Boolean):
         return SourceColumn(name, "boolean", nullable)
     if isinstance(column_type, mysql.BIT):
+        if (getattr(column_type, "length", None) or 1) >= 64:
+            return SourceColumn(name, "decimal", nullable, 20, 0, unsigned=True, bit=True)
         return SourceColumn(name, "integer", nullable, bit=True)
     if isinstance(column_type, mysql.YEAR):
         return SourceColumn(name, "integer", nullable)
@@ -139,7 +172,8 @@ def classify(
         precision = column_type.precision or 38
         scale = column_type.scale or 0
         if precision > 38:
-            return SourceColumn(name, "text", nullable)  # exact as text: no DECIMAL that wide
+            # Exact as text: no DECIMAL that wide (nor a reader that would not round it).
+            return SourceColumn(name, "text", nullable, as_text=True)
         return SourceColumn(name, "decimal", nullable, precision, scale)
     if isinstance(column_type, (sa.Float, mysql.DOUBLE, mysql.REAL)):
         return SourceColumn(name, "double", nullable)
@@ -148,12 +182,27 @@ def classify(
     if isinstance(column_type, sa.Date):
         return SourceColumn(name, "date", nullable)
     if isinstance(column_type, sa.Time):
-        return SourceColumn(name, "time", nullable)
+        # MySQL's TIME is an interval (-838:59:59 to 838:59:59), not a time of day.
+        return SourceColumn(name, "text", nullable, as_text=True)
     if isinstance(column_type, (sa.String, sa.Enum, sa.JSON)):
         return SourceColumn(name, "text", nullable)
-    if isinstance(column_type, sa._Binary):
+    if _python_type(column_type) is bytes:
         return SourceColumn(name, "binary", nullable)
     return f"type {column_type!r} has no faithful Arrow mapping"
+
+
+def _type_text(column_type: sa.TypeEngine) -> str:
+    try:
+        return str(column_type)
+    except Exception:  # a type without a generic SQL rendering
+        return repr(column_type)
+
+
+def _python_type(column_type: sa.TypeEngine) -> type | None:
+    try:
+        return column_type.python_type
+    except NotImplementedError:
+        return None
 
 
 @dataclass
@@ -175,7 +224,13 @@ class SourceReader:
         backoff_seconds: float = 0.5,
         on_retry: Callable[[str, int, str], None] | None = None,
     ) -> None:
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError):
+            raise SourceError(
+                f"the source URL {redact(url)!r} is malformed: use "
+                "mysql+pymysql://user:password@host:3306/database or sqlite:///path/to/file"
+            ) from None
         self.dialect = parsed.get_backend_name()
         if self.dialect not in {"mysql", "mariadb", "sqlite"}:
             raise SourceError(
@@ -185,6 +240,7 @@ class SourceReader:
         self.dialect = "sqlite" if self.dialect == "sqlite" else "mysql"
         self.url = url
         self.display_url = parsed.render_as_string(hide_password=True)
+        self._secrets = [parsed.password] if parsed.password else []
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.on_retry = on_retry
@@ -203,7 +259,16 @@ class SourceReader:
             )
         else:
             self.sqlite_path = parsed.database or ""
-            self.sqlalchemy_url = parsed
+            if not self.sqlite_path or not Path(self.sqlite_path).is_file():
+                # sqlite3 would create an empty file and every table would be "missing".
+                raise SourceError(
+                    f"the source SQLite file {self.sqlite_path or '(none)'} does not exist: "
+                    "check the source URL (or run `warehouse generate` for the demo source)"
+                )
+            # Read-only: the extractor never writes the source, not even an empty journal.
+            self.sqlalchemy_url = parsed.set(
+                database=f"file:{self.sqlite_path}", query={"mode": "ro", "uri": "true"}
+            )
 
     # -- catalogue ----------------------------------------------------------------------------------
 
@@ -234,8 +299,19 @@ class SourceReader:
         return _Snapshot(inspect(conn))
 
     def table_names(self) -> list[str]:
-        """Every table of the source database."""
+        """Every base table of the source database."""
         return self._inspect().tables
+
+    def view_names(self) -> list[str]:
+        """Every view of the source database."""
+        return self._inspect().views
+
+    def column_names(self, table: str) -> list[str]:
+        """Every column name of ``table``, in the source's order."""
+        snapshot = self._inspect()
+        if table not in snapshot.tables and table not in snapshot.views:
+            raise SourceError(f"table {table} does not exist in {self.display_url}")
+        return [c["name"] for c in snapshot.columns(table)]
 
     def columns(
         self,
@@ -243,10 +319,15 @@ class SourceReader:
         never_selected: frozenset[str] = frozenset(),
         booleans: Sequence[str] = (),
         primary_key: str | None = None,
+        integer_keys: frozenset[str] = frozenset(),
     ) -> tuple[list[SourceColumn], dict[str, str]]:
-        """The columns to select from ``table`` and the ones skipped (name -> reason)."""
+        """The columns to select from ``table`` and the ones skipped (name -> reason).
+
+        ``integer_keys`` are the contract's integer keys (BIGINT in raw even when unsigned).
+        Columns whose snake_case names collide get distinct raw names (``landed_as``).
+        """
         snapshot = self._inspect()
-        if table not in snapshot.tables:
+        if table not in snapshot.tables and table not in snapshot.views:
             raise SourceError(f"table {table} does not exist in {self.display_url}")
         selected: list[SourceColumn] = []
         skipped: dict[str, str] = {}
@@ -254,13 +335,15 @@ class SourceReader:
             name = column["name"]
             if name in never_selected:
                 continue
-            is_key = name == primary_key or name == "id" or name.endswith("_id")
+            is_key = name in integer_keys
             mapped = classify(name, column["type"], column["nullable"], is_key, name in booleans)
             if isinstance(mapped, str):
                 skipped[name] = mapped
             else:
-                selected.append(mapped)
-        return selected, skipped
+                if name == primary_key:
+                    mapped = replace(mapped, primary=True, nullable=False)
+                selected.append(replace(mapped, source_type=_type_text(column["type"])))
+        return distinct_raw_names(selected), skipped
 
     def primary_key(self, table: str) -> list[str]:
         """The primary key columns of ``table`` (empty when it has none)."""
@@ -276,7 +359,13 @@ class SourceReader:
 
     def quote(self, name: str) -> str:
         """The identifier quoted for this dialect."""
-        return f"`{name}`" if self.dialect == "mysql" else f'"{name}"'
+        if self.dialect == "mysql":
+            return "`" + name.replace("`", "``") + "`"
+        return '"' + name.replace('"', '""') + '"'
+
+    def _sqlite(self) -> sqlite3.Connection:
+        """A read-only connection to the SQLite source file."""
+        return sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True)
 
     def _select_list(self, columns: Sequence[SourceColumn]) -> str:
         parts: list[str] = []
@@ -284,18 +373,22 @@ class SourceReader:
         for c in columns:
             q = self.quote(c.name)
             if self.dialect == "mysql" and c.kind in {"timestamp", "date"}:
-                # connectorx panics on a zero date: NULL it in the source and count it.
-                zero = ZERO_DATETIME if c.kind == "timestamp" else ZERO_DATE
-                parts.append(f"NULLIF({q}, '{zero}') AS {q}")
+                # connectorx panics on a date with a zero part ('0000-00-00', '2022-05-00',
+                # accepted by MySQL's default sql_mode): adding nothing to one gives NULL (an
+                # invalid date), any other value unchanged; cheaper than testing MONTH and DAY.
+                valid = f"({q} + INTERVAL 0 {'SECOND' if c.kind == 'timestamp' else 'DAY'})"
+                parts.append(f"{valid} AS {q}")
                 if c.nullable:
-                    # A NOT NULL column's NULLs after NULLIF are its zero dates: counted in
+                    # A NOT NULL column's NULLs after this are its zero dates: counted in
                     # Arrow, with no extra column on the wire (a quarter of activity_logs' read).
-                    zero_checks.append(f"COALESCE({q} = '{zero}', 0)")
-            elif self.dialect == "mysql" and c.kind == "decimal" and not _connectorx_exact(c):
+                    zero_checks.append(f"COALESCE({q} IS NOT NULL AND {valid} IS NULL, 0)")
+            elif self.dialect == "mysql" and (
+                c.as_text or (c.kind == "decimal" and not c.unsigned and not _connectorx_exact(c))
+            ):
                 parts.append(f"CAST({q} AS CHAR) AS {q}")
             elif self.dialect == "mysql" and c.bit:
                 parts.append(f"CAST({q} AS UNSIGNED) AS {q}")
-            elif self.dialect == "sqlite" and c.kind in {"decimal", "timestamp", "date", "time"}:
+            elif self.dialect == "sqlite" and c.kind in {"decimal", "timestamp", "date"}:
                 # SQLite stores DECIMAL as REAL/INTEGER: its text form is the exact literal.
                 parts.append(f"CAST({q} AS TEXT) AS {q}")
             else:
@@ -338,7 +431,7 @@ class SourceReader:
                 # new connection (and handshake) for each.
                 with self._small_queries().connect() as conn:
                     return [tuple(r) for r in conn.exec_driver_sql(sql).fetchall()]
-            with sqlite3.connect(self.sqlite_path) as conn:
+            with closing(self._sqlite()) as conn:
                 return [tuple(r) for r in conn.execute(sql).fetchall()]
 
         return self._with_retries(table, fetch, stats)
@@ -395,7 +488,7 @@ class SourceReader:
                         self._estimates = {str(t): int(n) for t, n in rows if n is not None}
             if self.dialect == "sqlite" and table not in self._estimates:
                 # No statistics to ask, and a COUNT(*) of the demo's tables is cheap.
-                with contextlib.suppress(sqlite3.Error), sqlite3.connect(self.sqlite_path) as conn:
+                with contextlib.suppress(sqlite3.Error), closing(self._sqlite()) as conn:
                     count = conn.execute(f"SELECT COUNT(*) FROM {self.quote(table)}").fetchone()
                     self._estimates[table] = int(count[0])
             return self._estimates.get(table)
@@ -483,7 +576,7 @@ class SourceReader:
                 finally:
                     engine.dispose()
             else:
-                with sqlite3.connect(self.sqlite_path) as conn:
+                with closing(self._sqlite()) as conn:
                     cursor = conn.execute(sql)
                     names = [d[0] for d in cursor.description]
                     while part := cursor.fetchmany(chunk_rows):
@@ -492,8 +585,12 @@ class SourceReader:
             raise
         except Exception as exc:
             cause = getattr(exc, "orig", None) or exc
+            message = redact(
+                str(cause).strip().splitlines()[0] if str(cause).strip() else repr(exc),
+                self._secrets,
+            )
             raise SourceError(
-                f"reading {table} from {self.display_url} failed: {str(cause).splitlines()[0]}"
+                f"reading {table} from {self.display_url} failed: {message}"
             ) from None
 
     def _streamed(
@@ -524,6 +621,7 @@ class SourceReader:
                 cause = getattr(exc, "orig", None) or exc  # the driver's error under SQLAlchemy's
                 message = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(exc)
                 transient = any(marker in message.lower() for marker in TRANSIENT_MARKERS)
+                message = redact(message, self._secrets)
                 if not transient or attempt >= self.retries:
                     raise SourceError(
                         f"reading {table} from {self.display_url} failed"
@@ -541,8 +639,6 @@ class SourceReader:
 
     def _fetch(self, sql: str, columns: Sequence[SourceColumn]) -> pa.Table:
         if self.dialect == "mysql":
-            import connectorx as cx
-
             # TIMESTAMP columns are read in UTC whatever the server's zone; DATETIME is untouched.
             return cx.read_sql(
                 self.connectorx_url,
@@ -554,7 +650,7 @@ class SourceReader:
                     "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
                 ],
             )
-        with sqlite3.connect(self.sqlite_path) as conn:
+        with closing(self._sqlite()) as conn:
             cursor = conn.execute(sql)
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
@@ -576,12 +672,11 @@ class SourceReader:
             if self.dialect == "mysql" and c.kind in {"timestamp", "date"} and not c.nullable:
                 zeros += values.null_count
             if self.dialect == "sqlite" and c.kind in {"timestamp", "date"}:
-                zero = ZERO_DATETIME if c.kind == "timestamp" else ZERO_DATE
-                is_zero = pc.fill_null(pc.equal(values, zero), False)
+                is_zero = pc.fill_null(pc.match_substring_regex(values, ZERO_PART_TEXT), False)
                 zeros += int(pc.sum(is_zero).as_py() or 0)
                 values = pc.if_else(is_zero, pa.scalar(None, pa.string()), values)
             arrays.append(_cast(values, c))
-        return pa.table(arrays, names=[c.name for c in columns]), zeros
+        return pa.table(arrays, schema=arrow_schema(columns)), zeros
 
 
 def _driver_array(values: Sequence[Any], column: SourceColumn | None, dialect: str) -> pa.Array:
@@ -594,9 +689,6 @@ def _driver_array(values: Sequence[Any], column: SourceColumn | None, dialect: s
         return pa.array(values, pa.int64())
     if column.kind == "double":
         return pa.array(values, pa.float64())
-    if column.kind == "time":  # the driver returns TIME as a timedelta
-        micros = [None if v is None else v // timedelta(microseconds=1) for v in values]
-        return pa.array(micros, pa.int64()).cast(pa.time64("us"))
     if column.kind == "decimal" and column.unsigned:
         return pa.array(values, pa.uint64())
     return pa.array(values)  # Decimal, str, bytes, datetime, date: inferred, then cast
@@ -611,7 +703,7 @@ def _connectorx_exact(column: SourceColumn) -> bool:
 def _sqlite_wire_type(name: str, columns: Sequence[SourceColumn]) -> pa.DataType | None:
     for c in columns:
         if c.name == name:
-            if c.kind in {"decimal", "timestamp", "date", "time", "text"}:
+            if c.kind in {"decimal", "timestamp", "date", "text"}:
                 return pa.string()
             if c.kind in {"integer", "boolean"}:
                 return pa.int64()
@@ -636,12 +728,48 @@ def _cast(values: pa.ChunkedArray, column: SourceColumn) -> pa.ChunkedArray:
         ) from None
 
 
+def distinct_raw_names(columns: Sequence[SourceColumn]) -> list[SourceColumn]:
+    """``columns`` with a distinct raw name for each one whose snake_case collides with another's
+    (``userId``, ``user_id`` and ``User Id`` all become ``user_id``): the column already named
+    so keeps it (else the first), the others get ``_2``, ``_3``... in the source's order."""
+    groups: dict[str, list[SourceColumn]] = {}
+    for c in columns:
+        groups.setdefault(snake_case(c.name), []).append(c)
+    renamed: dict[str, str] = {}
+    taken = set(groups)
+    for normalized, group in groups.items():
+        if len(group) < 2:
+            continue
+        keeper = next((c for c in group if c.name == normalized), group[0])
+        n = 1
+        for c in group:
+            if c is keeper:
+                continue
+            n += 1
+            while f"{normalized}_{n}" in taken:
+                n += 1
+            renamed[c.name] = f"{normalized}_{n}"
+            taken.add(renamed[c.name])
+    if not renamed:
+        return list(columns)
+    return [replace(c, landed_as=renamed[c.name]) if c.name in renamed else c for c in columns]
+
+
+def snake_case(name: str) -> str:
+    """dlt's snake_case of an identifier: the raw name of a source table or column."""
+    return _naming.normalize_identifier(name)
+
+
+_naming = NamingConvention()
+
+
 class _Snapshot:
-    """The catalogue of the source at one moment (tables, columns, keys)."""
+    """The catalogue of the source at one moment (tables, views, columns, keys)."""
 
     def __init__(self, inspector: Any) -> None:
         self.tables = sorted(inspector.get_table_names())
-        self._columns = {t: inspector.get_columns(t) for t in self.tables}
+        self.views = sorted(inspector.get_view_names())
+        self._columns = {t: inspector.get_columns(t) for t in [*self.tables, *self.views]}
         self._keys = {
             t: list(inspector.get_pk_constraint(t).get("constrained_columns") or [])
             for t in self.tables

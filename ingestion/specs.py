@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Literal
 
 WriteDisposition = Literal["merge", "append"]
@@ -143,3 +144,36 @@ EXCLUDED_TABLES: dict[str, str] = {
 def spec_for(table: str) -> TableSpec | None:
     """The spec of a source table, or None when the table is unspecified."""
     return TABLE_SPECS.get(table)
+
+
+#: Columns a reviewer declared not personal although their name or content looks so, by table
+#: (source names). The platform's own columns need no entry: the contract classifies them.
+CLEARED_COLUMNS: dict[str, frozenset[str]] = {}
+
+
+@cache
+def contract_columns(table: str) -> frozenset[str]:
+    """The columns the contract (``shared/SOURCE.md``, as the platform schema) classifies for a
+    spec'd table: a PII rule, a SECRET or plain data. Empty for any other table."""
+    from ingestion.generator.schema import metadata
+
+    if table not in TABLE_SPECS or table not in metadata.tables:
+        return frozenset()
+    return frozenset(c.name for c in metadata.tables[table].columns)
+
+
+@cache
+def contract_integer_keys(table: str) -> frozenset[str]:
+    """The contract's integer keys of a spec'd table (``id``, ``*_id``): BIGINT in raw, even
+    where the source declares them unsigned."""
+    from sqlalchemy import Integer
+
+    from ingestion.generator.schema import metadata
+
+    if table not in TABLE_SPECS or table not in metadata.tables:
+        return frozenset()
+    return frozenset(
+        c.name
+        for c in metadata.tables[table].columns
+        if isinstance(c.type, Integer) and (c.name == "id" or c.name.endswith("_id"))
+    )

@@ -99,10 +99,20 @@ def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> Ru
             )
         elif kind == DagsterEventType.STEP_FAILURE and summary.failure is None:
             error = data.error  # type: ignore[union-attr]
-            summary.failure = f"{event.step_key}: {error.message.strip() if error else 'failed'}"
+            summary.failure = f"{event.step_key}: {root_cause(error) if error else 'failed'}"
     steps = {node.name for node in result.job_def.nodes_in_topological_order}
     summary.skipped_steps = sorted(steps - started)
     return summary
+
+
+def root_cause(error: Any) -> str:
+    """The first line of the innermost error of a step failure (Dagster wraps what the step
+    raised in errors of its own), without the exception's class name."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    message = (error.message or "").strip().splitlines()[0] if error.message else "failed"
+    name, _, rest = message.partition(": ")
+    return rest if rest and "." in name and " " not in name else message
 
 
 def run_alerts(summary: RunSummary) -> list[Alert]:
@@ -145,14 +155,16 @@ def run_job(
     orchestration: OrchestrationSettings,
     instance: dg.DagsterInstance | None = None,
     alert: bool = True,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
     definitions: dg.Definitions | None = None,
     tags: dict[str, str] | None = None,
     asset_selection: Sequence[dg.AssetKey] | None = None,
 ) -> RunSummary:
     """Execute ``job`` in-process on ``instance`` (default: DAGSTER_HOME's) and summarise it;
     ``definitions`` default to the project's, bound to the two settings; ``tags`` are added
-    to the run's; ``asset_selection`` runs that subset of the job."""
+    to the run's; ``asset_selection`` runs that subset of the job. The console shows only
+    critical Dagster logs (``log_level``): every event stays in the instance, and the
+    summary names each failure's cause in one line."""
     from orchestration.definitions import build_definitions
     from orchestration.instance import prepare_dagster_home
 

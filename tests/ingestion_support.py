@@ -120,3 +120,24 @@ def scan_warehouse_for(path: Path, values: set[str]) -> list[str]:
     finally:
         conn.close()
     return hits
+
+
+def child_environment(**extra: str | None) -> dict[str, str]:
+    """The environment of a child ``python`` a test starts: this one's, plus a bytecode cache
+    outside the working tree (the machine sets PYTHONDONTWRITEBYTECODE, so every fresh
+    interpreter would compile dlt, pandas and Dagster from source again: ~2 s each)."""
+    import os
+    import tempfile
+
+    environment = {
+        **os.environ,
+        "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "warehouse-tests-pycache"),
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+    }
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    for name, value in extra.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return environment

@@ -18,14 +18,18 @@ from dagster import AssetExecutionContext
 from dagster_dlt import DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from ingestion.pii import PiiKeyError
 from ingestion.pipeline import (
     EXTRACT_LOG,
+    ExtractError,
     RunMode,
     platform_pipeline,
     platform_source,
+    root_cause,
     run_extract,
 )
-from ingestion.settings import WarehouseSettings
+from ingestion.settings import WarehouseSettings, redact, redacted_url
+from ingestion.source_reader import SourceError, SourceReader
 from orchestration.config import EXTRACT_MODE_TAG, WRITER_POOL
 from orchestration.keys import raw_key, source_key
 from orchestration.source_catalog import source_tables
@@ -55,7 +59,23 @@ def _observe_source(
     """Observe every selected source table: row count and max cursor, over one connection."""
     selected = {key.path[-1] for key in context.selected_asset_keys}
     tables = [t for t in source_tables() if t.name in selected]
-    for profile in profile_tables(warehouse.resolved_source_url, tables, money=False):
+    url = warehouse.resolved_source_url
+    try:
+        SourceReader(url).close()  # a malformed URL or a missing SQLite file, before connecting
+        profiles = profile_tables(url, tables, money=False)
+    except SourceError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    except Exception as exc:
+        # The step's failure says why in one line: the run's summary shows it as the cause.
+        raise dg.Failure(
+            description=redact(
+                f"cannot read the source {redacted_url(url)}: {root_cause(exc)}; check the "
+                "source URL and that the server is up",
+                warehouse.secrets(),
+            ),
+            allow_retries=False,
+        ) from None
+    for profile in profiles:
         yield dg.ObserveResult(
             asset_key=source_key(profile.table),
             data_version=dg.DataVersion(profile.data_version),
@@ -123,7 +143,10 @@ def extract_assets(settings: WarehouseSettings) -> dg.AssetsDefinition:
         tables = sorted(
             key.path[-1] for key in context.selected_asset_keys if key.path[-1] != EXTRACT_LOG
         )
-        summary = run_extract(warehouse, mode=mode, tables=tables)
+        try:
+            summary = run_extract(warehouse, mode=mode, tables=tables)
+        except (ExtractError, SourceError, PiiKeyError) as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         for name, report in sorted(summary.tables.items()):
             if report.status != "ok" or raw_key(name) not in context.selected_asset_keys:
                 continue

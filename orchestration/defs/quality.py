@@ -14,6 +14,8 @@ downstream of its asset runs in that run and the run fails naming the check; a W
 check is reported (and alerted) but never blocks.
 
 - ``raw_suite`` (ERROR) on every ``raw/<table>``: the raw-layer contract (GX, raw.py);
+- ``raw_columns`` (WARN) on every ``raw/<table>``: no column beyond the contract's (an
+  addition at the source is reported, never blocking);
 - ``reconciles_with_source`` (ERROR) on every ``raw/<table>``: source row count and
   money sum equal raw's, minus rows whose hard delete was detected;
 - ``accounts_for_every_raw_row`` (ERROR) on every staging model: every raw row comes out
@@ -35,7 +37,7 @@ import duckdb
 from dagster import AssetCheckExecutionContext
 
 from expectations.marts import mart_suites
-from expectations.raw import raw_suite
+from expectations.raw import raw_columns_suite, raw_suite
 from expectations.validation import Severity, Suite, SuiteOutcome, build_data_docs, run_suite
 from ingestion.settings import WarehouseSettings
 from orchestration.build_state import RAW_PREFIX, Graph, read_facts, relation_identities
@@ -48,6 +50,7 @@ from orchestration.source_db import TableProfile, profile_tables
 from orchestration.warehouse_db import relation_exists, warehouse_connection
 
 RAW_SUITE = "raw_suite"
+RAW_COLUMNS = "raw_columns"
 RECONCILIATION = "reconciles_with_source"
 ROW_ACCOUNTING = "accounts_for_every_raw_row"
 FRESHNESS = "fresh_within_sla"
@@ -173,6 +176,15 @@ def raw_suite_checks(manifest: Path) -> dg.AssetChecksDefinition:
                 description=raw_suite(t.name, t.columns).description,
             )
             for t in source_tables()
+        ]
+        + [
+            dg.AssetCheckSpec(
+                RAW_COLUMNS,
+                asset=raw_key(t.name),
+                blocking=False,
+                description=raw_columns_suite(t.name, t.columns).description,
+            )
+            for t in source_tables()
         ],
         can_subset=True,
         name="raw_suites",
@@ -200,6 +212,20 @@ def raw_suite_checks(manifest: Path) -> dg.AssetChecksDefinition:
                 else:
                     outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
                     result = _suite_result(key, RAW_SUITE, suite, outcome)
+                    validated.append(outcome.result_id)
+                yield ledger.judged(result, _raw_ref(table.name))
+            for table in _selected_tables(context, RAW_COLUMNS):
+                key = raw_key(table.name)
+                carried = ledger.carried(dg.AssetCheckKey(key, RAW_COLUMNS))
+                if carried is not None:
+                    yield carried
+                    continue
+                suite = raw_columns_suite(table.name, table.columns)
+                if not relation_exists(con, "raw", table.name):
+                    result = _missing_result(key, RAW_COLUMNS, suite.severity, table.raw_relation)
+                else:
+                    outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
+                    result = _suite_result(key, RAW_COLUMNS, suite, outcome)
                     validated.append(outcome.result_id)
                 yield ledger.judged(result, _raw_ref(table.name))
         ledger.save()

@@ -129,7 +129,7 @@ def test_mysql_types_round_trip_into_raw(mysql_database, tmp_path) -> None:
     assert types["wide"] == "DECIMAL(30,10)"
     assert types["is_active"] == "BOOLEAN"
     assert types["precise_at"] == "TIMESTAMP"
-    assert types["id"] == "BIGINT"
+    assert types["id"] == "DECIMAL(20,0)"  # BIGINT UNSIGNED: 2^64-1 must fit, key or not
     assert types["counter"] == "DECIMAL(20,0)"
     assert types["kind"] == types["tags"] == types["doc"] == "VARCHAR"
     log = warehouse_rows(
@@ -463,30 +463,43 @@ def test_a_connection_lost_during_reflection_is_retried(platform, tmp_path) -> N
         assert_raw_matches_source(url, settings.warehouse_path, table)
 
 
-def test_a_failed_duckdb_load_is_retried(platform, tmp_path, monkeypatch) -> None:
-    import duckdb
-    from dlt.destinations.impl.duckdb.duck import DuckDbClient
-
+def test_a_failed_duckdb_load_is_retried(platform, tmp_path) -> None:
     url, _ = platform
-    settings = settings_for(tmp_path, url)
-    initialize = DuckDbClient.initialize_storage
-    failures: list[str] = []
-
-    def fails_once(self, *args, **kwargs):
-        if not failures:
-            failures.append("io")
-            raise duckdb.IOException("IO Error: simulated: could not write the warehouse file")
-        return initialize(self, *args, **kwargs)
-
-    monkeypatch.setattr(DuckDbClient, "initialize_storage", fails_once)
-    monkeypatch.setattr("ingestion.pipeline.LOAD_BACKOFF_SECONDS", 0.1)  # read at call time
+    # The load step fails once, after its second job, with the I/O error of a failing disk.
+    settings = settings_for(tmp_path, url).model_copy(update={"fault_at": "load_io_error:2"})
     summary = run_extract(settings, tables=["payments", "refunds"])
-    assert failures == ["io"]
     assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
     assert summary.load_retries == 1
     assert summary.tables["payments"].rows_landed == source_count(url, "payments")
     for table in ("payments", "refunds"):
         assert_raw_matches_source(url, settings.warehouse_path, table)
+
+
+def test_reconcile_removes_duplicate_keys(platform, tmp_path) -> None:
+    url, _ = platform
+    settings = settings_for(tmp_path, url)
+    assert run_extract(settings, tables=["refunds", "payments"]).ok
+    warehouse = settings.warehouse_path
+    import duckdb
+
+    with duckdb.connect(str(warehouse)) as conn:  # what a re-executed load job leaves
+        conn.execute("insert into raw.refunds select * from raw.refunds where id <= 7")
+        conn.execute("insert into raw.payments select * from raw.payments where id <= 3")
+    summary = run_extract(settings, tables=["refunds", "payments"], mode="reconcile")
+    assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
+    assert (
+        summary.tables["refunds"].duplicates_removed,
+        summary.tables["payments"].duplicates_removed,
+    ) == (7, 3)
+    for table in ("payments", "refunds"):
+        assert_raw_matches_source(url, warehouse, table)
+    logged = warehouse_rows(
+        warehouse,
+        "select table_name, duplicates_removed from raw._extract_log "
+        "where load_id = ? order by table_name",
+        [summary.load_id],
+    )
+    assert logged == [("payments", 3), ("refunds", 7)]
 
 
 class BatchSizes(SourceReader):

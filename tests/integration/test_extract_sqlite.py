@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from ingestion.pipeline import run_extract
 from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS
 from orchestration.cli import app
 from tests.ingestion_support import (
+    child_environment,
     generate_platform,
     generated_pii_values,
     raw_count,
@@ -237,12 +237,9 @@ def test_cli_rejects_an_unknown_table_in_one_line(demo, tmp_path) -> None:
 def test_a_killed_extract_process_is_completed_by_the_next_run(demo, tmp_path) -> None:
     url, _, _ = demo
     settings = settings_for(tmp_path, url)
-    environment = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "WAREHOUSE_PII_KEY": "test-pii-key",
-        "WAREHOUSE_DATA_DIR": str(tmp_path),
-    }
+    environment = child_environment(
+        PYTHONUNBUFFERED="1", WAREHOUSE_PII_KEY="test-pii-key", WAREHOUSE_DATA_DIR=str(tmp_path)
+    )
     process = subprocess.Popen(
         [
             sys.executable,
@@ -282,3 +279,37 @@ def test_a_killed_extract_process_is_completed_by_the_next_run(demo, tmp_path) -
             )
         ]
         assert raw_ids == source_ids, table  # no duplicate key, no gap
+
+
+@pytest.mark.slow
+def test_twenty_fresh_process_extracts_in_a_row_all_succeed(demo, tmp_path) -> None:
+    """Each run is a new interpreter, so pandas is imported afresh every time: two extract
+    workers importing it at once failed 2 runs in 10 ("partially initialized module")."""
+    url, _, _ = demo
+    environment = child_environment(
+        WAREHOUSE_PII_KEY="test-pii-key", WAREHOUSE_DATA_DIR=str(tmp_path)
+    )
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ingestion.pipeline import run_extract\n"
+        "from ingestion.settings import WarehouseSettings\n"
+        "s = WarehouseSettings(data_dir=Path(sys.argv[2]), source_url=sys.argv[1], "
+        "path=Path(sys.argv[2]) / 'w.duckdb')\n"
+        "summary = run_extract(s, tables=['tenants', 'users', 'courses', 'payments'])\n"
+        "sys.exit(0 if summary.ok else 3)\n"
+    )
+    failures = []
+    for attempt in range(20):
+        folder = tmp_path / f"run_{attempt}"
+        done = subprocess.run(
+            [sys.executable, "-c", script, url, str(folder)],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=Path(__file__).resolve().parents[2],
+            timeout=120,
+        )
+        if done.returncode != 0:
+            failures.append((attempt, done.returncode, done.stderr.strip().splitlines()[-1:]))
+    assert failures == []

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from expectations.marts import mart_suites
-from expectations.raw import raw_columns, raw_suite
+from expectations.raw import raw_columns, raw_columns_suite, raw_suite
 from expectations.validation import Severity, build_data_docs, run_suite
 from orchestration.source_catalog import source_table
 
@@ -67,6 +67,24 @@ def test_raw_suite_passes_a_contract_table_and_fails_a_leaked_pii_column() -> No
     leaked = run_suite(suite, con, "raw.users")
     assert not leaked.success
     assert [f.expectation for f in leaked.failures] == ["expect_table_columns_to_match_set"]
+    assert "ssn" not in leaked.failures[0].kwargs["column_set"]
+
+
+def test_an_added_column_warns_and_a_missing_one_fails() -> None:
+    con = duckdb.connect()
+    con.sql("create schema raw")
+    _users(con, extra_column="coupon_code")
+    blocking = run_suite(raw_suite("users", source_table("users").columns), con, "raw.users")
+    assert blocking.success, blocking.describe_failures()
+    columns = raw_columns_suite("users", source_table("users").columns)
+    assert columns.severity is Severity.WARN
+    warned = run_suite(columns, con, "raw.users")
+    assert not warned.success
+    assert "coupon_code" in warned.failures[0].observed
+    con.sql("alter table raw.users drop column coupon_code")
+    con.sql("alter table raw.users drop column role")
+    missing = run_suite(raw_suite("users", source_table("users").columns), con, "raw.users")
+    assert [f.expectation for f in missing.failures] == ["expect_table_columns_to_match_set"]
 
 
 def test_ltv_rule_flags_exactly_the_decreasing_mature_learner(tmp_path: Path) -> None:

@@ -121,7 +121,10 @@ def test_the_demo_keeps_one_generated_key(tmp_path) -> None:
         (mysql.BIGINT(unsigned=True), True, SourceColumn("c", "integer", unsigned=True)),
         (mysql.BIGINT(unsigned=True), False, SourceColumn("c", "decimal", True, 20, 0, True)),
         (mysql.DECIMAL(12, 2), False, SourceColumn("c", "decimal", True, 12, 2)),
-        (mysql.DECIMAL(65, 10), False, SourceColumn("c", "text")),
+        (mysql.DECIMAL(65, 10), False, SourceColumn("c", "text", as_text=True)),
+        (mysql.TIME(), False, SourceColumn("c", "text", as_text=True)),
+        (mysql.BIT(64), False, SourceColumn("c", "decimal", True, 20, 0, True, bit=True)),
+        (mysql.BIT(8), False, SourceColumn("c", "integer", bit=True)),
         (mysql.DATETIME(fsp=6), False, SourceColumn("c", "timestamp")),
         (mysql.ENUM("a", "b"), False, SourceColumn("c", "text")),
         (mysql.SET("x", "y"), False, SourceColumn("c", "text")),
@@ -144,7 +147,7 @@ def test_an_unmappable_type_is_skipped_with_a_reason() -> None:
     assert isinstance(reason, str) and "no faithful" in reason
 
 
-def test_drift_reports_new_and_dropped_and_casts_widening() -> None:
+def test_drift_reports_new_and_dropped_and_casts_a_narrowing() -> None:
     existing = {
         "id": LandedType("bigint", 64),
         "amount": LandedType("decimal", 12, 2),
@@ -160,6 +163,29 @@ def test_drift_reports_new_and_dropped_and_casts_widening() -> None:
     assert drift.new_columns == ["extra"]
     assert drift.dropped_columns == ["note"]
     assert drift.casts == {"amount": LandedType("decimal", 12, 2)}
+    assert drift.narrowed == {
+        "amount": (LandedType("decimal", 12, 2), LandedType("decimal", 10, 2))
+    }
+    assert drift.widened == {}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "raw_becomes"),
+    [
+        (LandedType("decimal", 12, 2), LandedType("decimal", 16, 2), LandedType("decimal", 16, 2)),
+        # more scale, fewer integer digits: raw takes both (14,4), the values land as (14,4)
+        (LandedType("decimal", 12, 2), LandedType("decimal", 12, 4), LandedType("decimal", 14, 4)),
+        (LandedType("bigint", 32), LandedType("bigint", 64), LandedType("bigint", 64)),
+        (LandedType("bigint", 64), LandedType("decimal", 20, 0), LandedType("decimal", 20, 0)),
+        (LandedType("date"), LandedType("timestamp"), LandedType("timestamp")),
+        (LandedType("time"), LandedType("text"), LandedType("text")),
+    ],
+)
+def test_a_widening_evolves_raw(old, new, raw_becomes) -> None:
+    drift = detect_drift("payments", {"amount": old}, {"amount": new})
+    assert drift.widened == {"amount": (old, raw_becomes)}
+    assert drift.narrowed == {}
+    assert drift.casts == ({} if raw_becomes == new else {"amount": raw_becomes})
 
 
 def test_a_lossy_type_change_names_table_column_and_both_types() -> None:
@@ -169,5 +195,11 @@ def test_a_lossy_type_change_names_table_column_and_both_types() -> None:
     message = str(caught.value)
     assert "payments.amount" in message
     assert "decimal(12,2)" in message and "text" in message
-    with pytest.raises(TableDriftError, match=r"decimal\(12,2\) to decimal\(12,4\)"):
-        detect_drift("payments", existing, {"amount": LandedType("decimal", 12, 4)})
+    # no DECIMAL holds both 28 integer digits and 20 decimals
+    wide = {"amount": LandedType("decimal", 30, 2)}
+    with pytest.raises(TableDriftError, match=r"decimal\(30,2\) to decimal\(30,20\)"):
+        detect_drift("payments", wide, {"amount": LandedType("decimal", 30, 20)})
+    with pytest.raises(TableDriftError, match=r"from timestamp to bigint"):
+        detect_drift(
+            "payments", {"paid": LandedType("timestamp")}, {"paid": LandedType("bigint", 64)}
+        )
