@@ -387,24 +387,6 @@ def plan_build(graph: Graph, state: BuildState, facts: WarehouseFacts, fingerpri
     return Plan(everything=False, full_refresh=full_refresh, code_changed=code_changed, dirty=dirty)
 
 
-def with_tested_parents(graph: Graph, built: Iterable[str]) -> set[str]:
-    """``built`` with every node a rebuilt node's test also reads (a relationships test of a
-    fact to a rebuilt dimension judges both), and what is downstream of those: a test runs
-    only with the model it belongs to, so that model is rebuilt to re-run it."""
-    found = set(built)
-    while True:
-        extra = {
-            parent
-            for parents in graph.tests.values()
-            if found.intersection(parents)
-            for parent in parents
-            if parent in graph.nodes and parent not in found
-        }
-        if not extra:
-            return found
-        found |= extra | graph.descendants(extra)
-
-
 # -- recording a build --------------------------------------------------------------------
 
 

@@ -23,9 +23,6 @@ WRITER_POOL = "warehouse_writer"
 EXTRACT_MODE_TAG = "warehouse/extract_mode"
 #: Run tag of runs whose alerts their launcher sends itself (``warehouse run``): sensors skip them.
 SELF_ALERTING_TAG = "warehouse/self_alerting"
-#: Run tag telling the dbt step what to build: ``changed`` (only what the warehouse does not
-#: hold current) or ``all`` (the default).
-BUILD_TAG = "warehouse/dbt_build"
 #: Run tag of a run whose dbt selection an incremental plan chose (the hourly build after
 #: the extract): when it succeeds, the whole build state moves on.
 PLANNED_TAG = "warehouse/planned_build"
@@ -40,9 +37,6 @@ FULL_REFRESH_TAG = "warehouse/dbt_full_refresh"
 #: Run tag naming a file the dbt step appends dbt's console output to, instead of stdout
 #: (``warehouse run`` keeps its own console to the summary).
 DBT_LOG_TAG = "warehouse/dbt_log"
-#: Metadata of a dbt asset an incremental build left as it was because nothing it reads
-#: changed: ``False`` (rebuilt assets carry dbt's own metadata instead).
-REBUILT_METADATA = "warehouse/rebuilt"
 
 
 class OrchestrationSettings(BaseSettings):

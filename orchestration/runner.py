@@ -17,7 +17,7 @@ import dagster as dg
 
 from ingestion.settings import WarehouseSettings
 from orchestration.alerting import Alert, send_alert
-from orchestration.config import REBUILT_METADATA, SELF_ALERTING_TAG, OrchestrationSettings
+from orchestration.config import SELF_ALERTING_TAG, OrchestrationSettings
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class RunSummary:
     success: bool
     seconds: float
     materialized: dict[str, int | None] = field(default_factory=dict)  # asset -> rows
-    # dbt assets an incremental build left as they were (nothing they read changed)
+    # dbt assets an incremental build left as they were (the warehouse holds them current)
     current: list[str] = field(default_factory=list)
     observed: int = 0
     rows_landed: int = 0
@@ -74,10 +74,6 @@ def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> Ru
         if kind == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = data.materialization  # type: ignore[union-attr]
             metadata = materialization.metadata
-            rebuilt = metadata.get(REBUILT_METADATA)
-            if rebuilt is not None and rebuilt.value is False:
-                summary.current.append(materialization.asset_key.to_user_string())
-                continue
             rows = metadata.get("dagster/row_count")
             summary.materialized[materialization.asset_key.to_user_string()] = (
                 rows.value if rows is not None and isinstance(rows.value, int) else None
@@ -106,11 +102,11 @@ def summarize(result: dg.ExecuteInProcessResult, job: str, seconds: float) -> Ru
 
 
 def root_cause(error: Any) -> str:
-    """The first line of the innermost error of a step failure (Dagster wraps what the step
-    raised in errors of its own), without the exception's class name."""
+    """The innermost error of a step failure (Dagster wraps what the step raised in errors of
+    its own) in one line, without the exception's class name."""
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    message = (error.message or "").strip().splitlines()[0] if error.message else "failed"
+    message = " ".join((error.message or "failed").split())
     name, _, rest = message.partition(": ")
     return rest if rest and "." in name and " " not in name else message
 
@@ -294,7 +290,7 @@ def run_transform(
     checks on the models). ``incremental``: only what the change detector finds not current
     (the models it plans, with their checks; the raw suites run with the land job);
     ``selection``: exactly these dbt assets; otherwise everything."""
-    from orchestration.config import AS_OF_TAG, BUILD_TAG, FULL_REFRESH_TAG, PLANNED_TAG
+    from orchestration.config import AS_OF_TAG, FULL_REFRESH_TAG, PLANNED_TAG
     from orchestration.definitions import required_checks
     from orchestration.defs.transform import (
         BuildRequest,
@@ -303,13 +299,13 @@ def run_transform(
     )
 
     definitions = definitions or _definitions(warehouse, orchestration)
-    run_tags = {**(tags or {}), BUILD_TAG: "all"}
+    run_tags = dict(tags or {})
     if full_refresh:
         run_tags[FULL_REFRESH_TAG] = "true"
     if as_of:
         run_tags[AS_OF_TAG] = as_of
     if incremental:
-        request = BuildRequest(changed_only=True, full_refresh=full_refresh, as_of=as_of)
+        request = BuildRequest(full_refresh=full_refresh, as_of=as_of)
         plan = plan_incremental_build(
             dbt_project(orchestration.dbt_target_dir, orchestration.dbt_project_dir),
             warehouse,

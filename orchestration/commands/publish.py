@@ -75,6 +75,10 @@ def publish(
             result = run_rollback(serving_conf)
             console.print(f"Rolled back {result.rolled_back_from} -> {result.version}")
         else:
+            if serving_conf.pg_url:  # an unreachable server: one line before any work
+                import psycopg
+
+                psycopg.connect(serving_conf.pg_url, connect_timeout=10).close()
             verdict = publication_gate(settings, OrchestrationSettings())
             summary = verdict.summary()
             console.print(f"Gate: {summary.stamp()} on the warehouse as it is now")

@@ -46,6 +46,7 @@ def transform(
     """Run `dbt build` (seeds, snapshots, models, every dbt test) and the checks on the models,
     through the Dagster `transform` job."""
     import dagster as dg
+    import duckdb
 
     from orchestration.commands.run import print_summary
     from orchestration.config import DBT_LOG_TAG, OrchestrationSettings
@@ -57,6 +58,7 @@ def transform(
     settings = build_settings(source, warehouse)
     if not settings.warehouse_path.exists():
         fail(f"warehouse {settings.warehouse_path} does not exist: run `warehouse extract` first")
+    duckdb.connect(str(settings.warehouse_path)).close()  # a damaged or read-only file: one line
     if incremental and (full_refresh or select):
         fail("--incremental picks its own selection: no --full-refresh or --select with it")
     orchestration = OrchestrationSettings()

@@ -9,8 +9,9 @@ The hourly cycle is two runs, so each costs what changed:
   (and by ``warehouse run`` the same way): only the dbt models the change detector finds
   not current (``decide_build``), the checks of those models, and the publication when
   every required check passed on the warehouse as it is. No run at all when everything is
-  current and already served. Launched whole from the UI, the job does all of it in one
-  run, and its dbt step builds only what is not current, carrying the rest over.
+  current and already served. A model it does not rebuild is not in the run: its checks'
+  last results, in the UI, are those of the build that produced its rows. Launched whole
+  from the UI, the job observes, extracts and builds every model in one run.
 
 The other jobs:
 
@@ -41,7 +42,6 @@ from ingestion.settings import WarehouseSettings
 from orchestration.alerting import Alert, send_alert
 from orchestration.check_ledger import gate
 from orchestration.config import (
-    BUILD_TAG,
     EXTRACT_MODE_TAG,
     FULL_REFRESH_TAG,
     PLANNED_TAG,
@@ -78,9 +78,9 @@ def incremental_job(reconciliation: Sequence[dg.AssetCheckKey]) -> Any:
         selection=_built() - dg.AssetSelection.checks(*reconciliation),
         description="Build the models the warehouse does not hold current, run their checks, "
         "publish when every required check passed on the warehouse as it is. Started after "
-        "each land run with only what changed selected; launched whole, it also observes "
-        "and extracts, and builds only what is not current.",
-        tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental", BUILD_TAG: "changed"},
+        "each land run with only what is not current selected; launched whole, it observes, "
+        "extracts and builds every model.",
+        tags={**WRITER_TAGS, EXTRACT_MODE_TAG: "incremental"},
     )
 
 
@@ -106,7 +106,6 @@ def reconcile_job() -> Any:
         tags={
             **WRITER_TAGS,
             EXTRACT_MODE_TAG: "reconcile",
-            BUILD_TAG: "all",
             FULL_REFRESH_TAG: "true",
             RECHECK_TAG: "true",
         },

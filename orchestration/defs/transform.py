@@ -2,22 +2,15 @@
 
 dbt sources resolve to the dlt assets' keys (``raw/<table>``), so the graph runs
 source -> raw -> staging -> intermediate -> marts without a gap; dbt tests load as asset
-checks. The one ``dbt_build`` multi-asset runs ``dbt build`` through ``DbtCliResource`` in
-one of three ways, chosen by the run's ``warehouse/dbt_build`` tag:
+checks. The one ``dbt_build`` multi-asset runs ``dbt build`` through ``DbtCliResource`` on
+what the run selected: every model, or the subset ``plan_incremental_build`` chose (what
+the warehouse does not hold current, see ``orchestration/build_state.py``), or a subset
+picked by hand in the UI. dbt's own eager test selection also runs the tests of unselected
+models that read a rebuilt one (a relationships test to a rebuilt dimension).
 
-- ``changed`` (the hourly job): only what the warehouse does not hold current
-  (``orchestration/build_state.py``: dbt's ``state:modified+`` against the state of the
-  last build, plus every node whose build the warehouse does not hold, whose tests did
-  not pass or whose inputs changed, with everything downstream). Nothing to do means no
-  dbt at all;
-- ``all`` (the default, and ``warehouse transform``): every node;
-- a subset launched by hand in the UI: exactly what was selected.
-
-Every model the run selected but did not rebuild is reported as carried over (metadata
-``warehouse/rebuilt = false``, its data version unchanged) with its tests' verdicts from the
-ledger, so the checks and the publication downstream run and nothing is shown as skipped
-or failed that did not run. After dbt exits, the build state, the tests' verdicts
-(``orchestration/check_ledger.py``) and the row counts are recorded.
+After dbt exits, the build state, every test's verdict (``orchestration/check_ledger.py``)
+and the row counts are recorded, then the outputs and check results go to Dagster in
+dependency order, each failed test with dbt's message.
 """
 
 import json
@@ -57,16 +50,13 @@ from orchestration.build_state import (
     record_loads,
     relation_identities,
     state_folder,
-    with_tested_parents,
 )
 from orchestration.check_ledger import Verdict, read_verdicts, record_verdicts, verdict
 from orchestration.config import (
     AS_OF_TAG,
-    BUILD_TAG,
     DBT_LOG_TAG,
     FULL_REFRESH_TAG,
     PLANNED_TAG,
-    REBUILT_METADATA,
     WRITER_POOL,
 )
 from orchestration.keys import raw_key
@@ -166,21 +156,17 @@ def warehouse_env(warehouse: WarehouseSettings) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """The run's tags, read: ``changed`` or ``all``, from scratch or not, the as-of time."""
+    """The run's tags, read: from scratch or not, the as-of time, and whether its selection
+    is an incremental plan's."""
 
-    changed_only: bool
-    full_refresh: bool
-    as_of: str | None
-    planned: bool = False  # the run's selection is an incremental plan's
+    full_refresh: bool = False
+    as_of: str | None = None
+    planned: bool = False
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> "BuildRequest":
-        """Read the tags (defaults: build everything, incrementally, as of the data)."""
-        mode = tags.get(BUILD_TAG, "all")
-        if mode not in ("changed", "all"):
-            raise dg.Failure(f"unknown {BUILD_TAG} {mode!r}: changed or all")
+        """Read the tags (defaults: incremental models folded in, as of the data)."""
         return cls(
-            changed_only=mode == "changed",
             full_refresh=tags.get(FULL_REFRESH_TAG) == "true",
             as_of=tags.get(AS_OF_TAG) or None,
             planned=tags.get(PLANNED_TAG) == "true",
@@ -194,36 +180,6 @@ class BuildRequest:
 
 def _vars_args(request: BuildRequest) -> list[str]:
     return ["--vars", json.dumps(request.dbt_vars)] if request.dbt_vars else []
-
-
-def plan_args(
-    plan: Plan, graph: Graph, modified: Sequence[str], request: BuildRequest
-) -> list[str]:
-    """``dbt build`` arguments for an incremental plan (``modified``: what dbt's
-    ``state:modified+`` selects, when the project's files changed), for a run that selected
-    the whole dbt asset: dagster-dbt then selects every node itself, so what the plan leaves
-    out is excluded by name (each node, and each test of nothing that is built)."""
-    if plan.everything:
-        return ["build", "--full-refresh", *_vars_args(request)]
-    built = with_tested_parents(
-        graph, set(plan.dirty) | graph.descendants(plan.dirty) | set(modified)
-    )
-    recoded = set(modified) | graph.descendants(modified)
-    full_refresh = plan.full_refresh or any(
-        graph.nodes[u].materialized == "incremental" for u in recoded if u in graph.nodes
-    )
-    excluded = sorted(graph.nodes[u].name for u in graph.nodes if u not in built)
-    excluded += sorted(
-        test.split(".")[2]
-        for test, parents in graph.tests.items()
-        if not built.intersection(parents)
-    )
-    if not plan.code_changed:
-        excluded.append("test_type:unit")  # a load cannot change what unit tests check
-    args = ["build", "--exclude", " ".join(excluded)]
-    if full_refresh or request.full_refresh:
-        args.append("--full-refresh")
-    return [*args, *_vars_args(request)]
 
 
 def modified_nodes(dbt: DbtCliResource, project: DbtProject, state: BuildState) -> list[str]:
@@ -299,7 +255,7 @@ def plan_incremental_build(
     everything downstream, those with a test or a ``required`` check that has no verdict on
     what they hold now, and, when the project's files changed, what dbt's
     ``state:modified+`` selects (``dbt ls`` against the recorded state)."""
-    request = request or BuildRequest(changed_only=True, full_refresh=False, as_of=None)
+    request = request or BuildRequest()
     index = ProjectIndex.load(project)
     graph = index.graph
     state = BuildState.load(state_folder(warehouse.warehouse_path))
@@ -319,9 +275,7 @@ def plan_incremental_build(
     if plan.code_changed:
         with warehouse_env(warehouse):
             modified = modified_nodes(dbt_resource(project), project, state)
-    build = with_tested_parents(
-        graph, set(plan.dirty) | graph.descendants(plan.dirty) | set(modified)
-    )
+    build = set(plan.dirty) | graph.descendants(plan.dirty) | set(modified)
     recoded = set(modified) | graph.descendants(modified)
     full_refresh = (
         request.full_refresh
@@ -418,27 +372,11 @@ class _BuildStep:
 
     def run(self) -> Iterator[Any]:
         with duckdb.connect(str(self.warehouse.warehouse_path)) as con:
-            facts = read_facts(con)
             loads = pending_loads(con)
-            verdicts = read_verdicts(con)
-        plan: Plan | None = None
-        if self.request.changed_only and not self.subset:
-            plan = plan_build(self.graph, self.state, facts, self.fingerprint)
-            plan = _with_unjudged_tests(plan, self.graph, facts, verdicts, self.check_keys)
-            if plan.nothing:
-                self.context.log.info("dbt: nothing to build, every model is current")
-                yield from self._outputs({}, {}, verdicts, facts, row_counts={})
-                return
-            modified = (
-                modified_nodes(self.dbt, self.project, self.state)
-                if plan.code_changed and not plan.everything
-                else []
-            )
-            args = plan_args(plan, self.graph, modified, self.request)
-            self.context.log.info(_describe(plan, modified))
-        else:
-            args = ["build", *(["--full-refresh"] if self.request.full_refresh else [])]
-            args += _vars_args(self.request)
+        args = ["build", *(["--full-refresh"] if self.request.full_refresh else [])]
+        if self.request.planned and self.fingerprint == self.state.fingerprint:
+            args += ["--exclude", "test_type:unit"]  # no code changed: nothing to unit test
+        args += _vars_args(self.request)
         with (
             warehouse_env(self.warehouse),
             _dbt_console(self.context.run.tags.get(DBT_LOG_TAG), self.context),
@@ -460,25 +398,37 @@ class _BuildStep:
             after = read_facts(con)
             # A build of everything it was asked for that succeeded moves the whole state on:
             # the whole project, or the subset an incremental plan chose.
-            planned = self.request.planned or not self.subset
-            complete = success and planned and bool(outcomes)
+            complete = success and (self.request.planned or not self.subset) and bool(outcomes)
             record_build(
                 self.state, self.graph, built_manifest, outcomes, after, self.fingerprint, complete
             )
-            new_verdicts = self._test_verdicts(run_results, after)
-            record_verdicts(con, new_verdicts)
+            record_verdicts(con, self._test_verdicts(run_results, after))
             if complete:
                 record_loads(con, loads)
             row_counts = _row_counts(con, self.graph, {o.unique_id for o in outcomes})
-            verdicts = read_verdicts(con)
-        built = _by_output(events, self.context)
+        identities = relation_identities(self.graph, after)
         checks = _check_events(events, _messages(run_results))
-        yield from self._outputs(built, checks, verdicts, after, row_counts)
-        for event in events:  # tests dbt ran on assets outside this selection
+        for unique_id in self.graph.topological():  # Dagster wants parents' outputs first
+            for event in events:
+                if isinstance(event, dg.Output) and self._unique_id(event) == unique_id:
+                    metadata: dict[str, Any] = dict(event.metadata)
+                    if unique_id in row_counts:
+                        metadata["dagster/row_count"] = row_counts[unique_id]
+                    metadata[IDENTITY_METADATA] = identities.get(unique_id, "unbuilt")
+                    yield dg.Output(None, event.output_name, metadata=metadata)
+                    key = self.keys[unique_id]
+                    mine = sorted((k for k in checks if k.asset_key == key), key=str)
+                    yield from (checks.pop(k) for k in mine)
+        yield from checks.values()  # checks of assets outside the models (tests of sources)
+        for event in events:  # tests dbt ran on models outside this selection
             if isinstance(event, dg.AssetObservation):
                 yield event
         if not success:
             raise dg.Failure(_failure_line(run_results, invocation))
+
+    def _unique_id(self, output: dg.Output) -> str | None:
+        unique_id = output.metadata.get("unique_id")
+        return str(getattr(unique_id, "value", unique_id)) if unique_id is not None else None
 
     def _test_verdicts(self, run_results: Mapping[str, Any], facts) -> list[Verdict]:
         identities = relation_identities(self.graph, facts)
@@ -504,63 +454,6 @@ class _BuildStep:
                 )
             )
         return verdicts
-
-    def _outputs(
-        self,
-        built: Mapping[str, dg.Output],
-        checks: Mapping[dg.AssetCheckKey, dg.AssetCheckResult],
-        verdicts: Mapping[str, Verdict],
-        facts,
-        row_counts: Mapping[str, int],
-    ) -> Iterator[Any]:
-        """Every selected model's output in dependency order (rebuilt: dbt's, with its row
-        count; not rebuilt: carried over), each followed by its checks' results."""
-        identities = relation_identities(self.graph, facts)
-        by_asset: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
-        for key in self.context.selected_asset_check_keys:
-            by_asset.setdefault(key.asset_key, []).append(key)
-        for unique_id in self.graph.topological():
-            if unique_id not in self.selected:
-                continue
-            key = self.keys[unique_id]
-            output_name = self.context.assets_def.get_output_name_for_asset_key(key)
-            identity = identities.get(unique_id, "unbuilt")
-            if output_name in built:
-                metadata: dict[str, Any] = dict(built[output_name].metadata)
-                if unique_id in row_counts:
-                    metadata["dagster/row_count"] = row_counts[unique_id]
-                metadata[IDENTITY_METADATA] = identity
-                yield dg.Output(None, output_name, metadata=metadata)
-            else:
-                yield dg.Output(
-                    None,
-                    output_name,
-                    metadata={
-                        REBUILT_METADATA: False,
-                        IDENTITY_METADATA: identity,
-                        "reason": "current: its code, inputs and tests are those of its last build",
-                    },
-                )
-            yield from self._check_results(by_asset.pop(key, []), checks, verdicts, identities)
-        # checks on assets outside the dbt models (e.g. tests of sources)
-        rest = [k for keys in by_asset.values() for k in keys]
-        yield from self._check_results(rest, checks, verdicts, identities)
-
-    @staticmethod
-    def _check_results(
-        check_keys: Sequence[dg.AssetCheckKey],
-        checks: Mapping[dg.AssetCheckKey, dg.AssetCheckResult],
-        verdicts: Mapping[str, Verdict],
-        identities: Mapping[str, str],
-    ) -> Iterator[dg.AssetCheckResult]:
-        """dbt's result of each check, or its verdict carried over when it did not run."""
-        for check_key in sorted(check_keys, key=lambda k: k.to_user_string()):
-            if check_key in checks:
-                yield checks[check_key]
-            else:
-                carried = _carried_result(check_key, verdicts, identities)
-                if carried is not None:
-                    yield carried
 
 
 def _with_unjudged_tests(
@@ -630,31 +523,6 @@ def _test_description(result: Mapping[str, Any]) -> str:
     if status == "pass":
         return "passed"
     return message or status
-
-
-def _carried_result(
-    check_key: dg.AssetCheckKey, verdicts: Mapping[str, Verdict], identities: Mapping[str, str]
-) -> dg.AssetCheckResult | None:
-    """The check's last verdict, when it judged what the asset holds now."""
-    found = verdicts.get(check_key.to_user_string())
-    if found is None or not found.is_current(identities):
-        return None
-    return dg.AssetCheckResult(
-        asset_key=check_key.asset_key,
-        check_name=check_key.name,
-        passed=found.passed,
-        severity=dg.AssetCheckSeverity(found.severity),
-        description=f"carried over from run {found.run_id[:8]}: {found.description}"[:1000],
-        metadata={
-            "carried_over": True,
-            "checked_in_run": found.run_id,
-            "checked_at": str(found.evaluated_at),
-        },
-    )
-
-
-def _by_output(events: Sequence[Any], context: AssetExecutionContext) -> dict[str, dg.Output]:
-    return {e.output_name: e for e in events if isinstance(e, dg.Output)}
 
 
 def _messages(run_results: Mapping[str, Any]) -> dict[str, str]:

@@ -236,56 +236,6 @@ def test_a_second_incremental_run_rebuilds_only_what_the_load_changed(built) -> 
     assert current_version(serving) == served
 
 
-def test_the_whole_incremental_job_carries_over_what_it_does_not_rebuild(built) -> None:
-    """Launched whole (as from the UI's launchpad), the incremental job observes, extracts and
-    builds in one run: its dbt step rebuilds only what is not current and reports the rest as
-    carried over, each check of a carried model with the verdict of the build that produced its
-    rows, so every check the run planned has a result and none is shown skipped or failed."""
-    defs, warehouse, orchestration, _ = built
-    with sqlite3.connect(warehouse.demo_source_path) as con:
-        con.execute(
-            "update payments set amount = amount + 1, "
-            "updated_at = (select max(updated_at) from payments) "
-            "where id = (select min(id) from payments where status = 'succeeded')"
-        )
-    with dg.DagsterInstance.ephemeral() as instance:
-        summary = run_job(
-            "incremental", warehouse, orchestration, instance, alert=False, definitions=defs
-        )
-        planned = {
-            (
-                e.dagster_event.event_specific_data.asset_key,
-                e.dagster_event.event_specific_data.check_name,
-            )  # type: ignore[union-attr]
-            for e in instance.all_logs(
-                summary.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
-            )
-        }
-        evaluated = {
-            (
-                e.dagster_event.event_specific_data.asset_key,
-                e.dagster_event.event_specific_data.check_name,
-            ): e.dagster_event.event_specific_data  # type: ignore[union-attr]
-            for e in instance.all_logs(
-                summary.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-            )
-        }
-    assert summary.success, summary.failure
-    rebuilt = {a.split("/")[-1] for a in summary.materialized}
-    current = {a.split("/")[-1] for a in summary.current}
-    assert "fct_payments" in rebuilt and "fct_learning_activity" in current, (
-        sorted(rebuilt),
-        sorted(current),
-        summary.skipped_steps,
-    )
-    assert planned and planned == set(evaluated)  # no check left without a result
-    carried = [e for e in evaluated.values() if e.metadata.get("carried_over")]
-    assert carried and all(e.passed for e in carried)
-    carried_assets = {e.asset_key.path[-1] for e in carried}
-    assert "fct_learning_activity" in carried_assets and "fct_payments" not in carried_assets
-    assert "serving/publish" in summary.materialized
-
-
 def test_the_report_job_renders_the_published_version_and_mails_only_with_smtp(
     built, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

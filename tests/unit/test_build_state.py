@@ -19,7 +19,6 @@ from orchestration.build_state import (
     read_facts,
     record_build,
     relation_identities,
-    with_tested_parents,
 )
 
 SOURCE = "source.p.platform.orders"
@@ -160,14 +159,6 @@ def test_an_errored_node_keeps_the_build_the_warehouse_still_holds(tmp_path: Pat
     assert state.nodes[INT].build_id == "b1" and not state.nodes[INT].verified
     assert not state.nodes[MART].verified
     assert set(plan_build(g, state, facts(), "f1").dirty) == {INT, MART}
-
-
-def test_a_test_reading_a_rebuilt_node_rebuilds_the_model_it_belongs_to() -> None:
-    g = graph()
-    # a relationships test of the mart against the seed: rebuilding the seed re-runs it
-    tested = Graph(g.nodes, g.sources, {**g.tests, "test.p.rel_mart_fx": (MART, FX)})
-    assert with_tested_parents(tested, {FX}) == {FX, MART}
-    assert with_tested_parents(g, {FX}) == {FX}  # no test reads the seed and the mart
 
 
 def test_a_changed_project_is_reported_for_dbt_state_modified(tmp_path: Path) -> None:
