@@ -38,6 +38,7 @@ from dagster_dbt import (
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 from orchestration.build_state import (
+    RAW_PREFIX,
     BuildState,
     Graph,
     NodeOutcome,
@@ -403,8 +404,7 @@ class _BuildStep:
                 self.state, self.graph, built_manifest, outcomes, after, self.fingerprint, complete
             )
             record_verdicts(con, self._test_verdicts(run_results, after))
-            if complete:
-                record_loads(con, loads)
+            record_loads(con, consumed_loads(self.graph, loads, outcomes))
             row_counts = _row_counts(con, self.graph, {o.unique_id for o in outcomes})
         identities = relation_identities(self.graph, after)
         checks = _check_events(events, _messages(run_results))
@@ -523,6 +523,20 @@ def _test_description(result: Mapping[str, Any]) -> str:
     if status == "pass":
         return "passed"
     return message or status
+
+
+def consumed_loads(
+    graph: Graph, loads: Mapping[str, list[str]], outcomes: Sequence[NodeOutcome]
+) -> dict[str, list[str]]:
+    """The loads a build consumed: those of each raw table every node downstream of which
+    it built (a node that failed, or was not in the run, still has to see them)."""
+    built = {o.unique_id for o in outcomes if o.status == "success"}
+    consumed = {}
+    for table, table_loads in loads.items():
+        sources = [uid for uid, ref in graph.sources.items() if ref == RAW_PREFIX + table]
+        if graph.descendants(sources) <= built:
+            consumed[table] = table_loads
+    return consumed
 
 
 def _messages(run_results: Mapping[str, Any]) -> dict[str, str]:

@@ -202,3 +202,15 @@ def test_facts_read_the_build_log_and_the_loads_that_changed_raw(warehouse: Path
             "insert into raw._extract_log values ('300.1', 'orders', 'ok', 5, 0, 2, 0, 0)"
         )  # a reconcile marked two deletes
         assert read_facts(con).raw["raw:orders"] == "load:300.1/2:rows:11"
+
+
+def test_a_build_consumes_the_loads_of_a_table_only_when_it_built_all_that_reads_it() -> None:
+    from orchestration.defs.transform import consumed_loads
+
+    g = graph()
+    loads = {"orders": ["l1", "l2"], "webhooks": ["l3"]}  # nothing of dbt reads webhooks
+    built = [NodeOutcome(uid, "success") for uid in (STG, INT, MART)]
+    assert consumed_loads(g, loads, built) == loads
+    failed = [NodeOutcome(STG, "success"), NodeOutcome(INT, "success"), NodeOutcome(MART, "error")]
+    assert consumed_loads(g, loads, failed) == {"webhooks": ["l3"]}  # the mart still reads them
+    assert consumed_loads(g, loads, built[:1]) == {"webhooks": ["l3"]}  # a subset left INT out
