@@ -156,6 +156,9 @@ class _MapRule:
     considered: str
     unexpected: str
     shown: tuple[str, ...]
+    #: A scalar query of ``{batch}`` counting the unexpected rows, for a rule whose
+    #: ``unexpected`` is a window (a window cannot sit inside an aggregate).
+    counted: str | None = None
 
 
 def _map_rule(kind: str, kwargs: dict[str, Any]) -> _MapRule | None:
@@ -180,7 +183,11 @@ def _map_rule(kind: str, kwargs: dict[str, Any]) -> _MapRule | None:
             negate = "not " if kind == "expect_column_values_to_be_in_set" else ""
             return _MapRule(present, f"{negate}({c} in ({values}))", (c,))
         if kind == "expect_column_values_to_be_unique":
-            return _MapRule(present, f"count(*) over (partition by {c}) > 1", (c,))
+            duplicated = (
+                f"(select coalesce(sum(n), 0) from (select count(*) as n from ({{batch}}) as b "
+                f"where {present} group by {c} having count(*) > 1) as d)"
+            )
+            return _MapRule(present, f"count(*) over (partition by {c}) > 1", (c,), duplicated)
     if kind in (
         "expect_column_pair_values_a_to_be_greater_than_b",
         "expect_column_pair_values_to_be_equal",
@@ -264,15 +271,11 @@ def evaluate(
             plans.append(("missing", missing))
         elif (rule := _map_rule(kind, kwargs)) is not None:
             start = len(aggregates)
-            # a window (uniqueness) cannot sit inside an aggregate: it is counted in a subquery
-            flagged = f"({rule.unexpected})"
             aggregates += [
                 f"count(*) filter (where {rule.considered})",
-                f"count(*) filter (where {rule.considered} and {flagged})"
-                if "over (" not in rule.unexpected
-                else f"(select count(*) from (select {rule.considered} as considered, "
-                f"{rule.unexpected} as flagged from ({batch}) as batch) "
-                "where considered and flagged)",
+                f"count(*) filter (where {rule.considered} and ({rule.unexpected}))"
+                if rule.counted is None
+                else rule.counted.replace("{batch}", batch),
             ]
             plans.append(("map", (start, rule, kwargs)))
         elif kind in _STATISTICS:

@@ -456,8 +456,11 @@ def record_build(
 # -- the loads each complete build consumed (read by the incremental models) ---------------
 
 
-def pending_loads(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """Successful loads per raw table that no complete build has consumed yet."""
+def pending_loads(
+    con: duckdb.DuckDBPyConnection, *, changing: bool = False
+) -> dict[str, list[str]]:
+    """Successful loads per raw table that no complete build has consumed yet (with
+    ``changing``, only those that changed their raw table)."""
     con.execute(f"create schema if not exists {STATE_SCHEMA}")
     con.execute(
         f"create table if not exists {LOADS_TABLE} "
@@ -471,7 +474,7 @@ def pending_loads(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
         from raw._extract_log as log
         left join {LOADS_TABLE} as seen
             on log.table_name = seen.table_name and log.load_id = seen.load_id
-        where seen.load_id is null and log.status = 'ok'
+        where seen.load_id is null and log.status = 'ok'{f" and {LANDING_LOAD}" if changing else ""}
         order by log.table_name, log.load_id
         """
     ).fetchall()

@@ -374,6 +374,7 @@ class _BuildStep:
     def run(self) -> Iterator[Any]:
         with duckdb.connect(str(self.warehouse.warehouse_path)) as con:
             loads = pending_loads(con)
+            changing = pending_loads(con, changing=True)
         args = ["build", *(["--full-refresh"] if self.request.full_refresh else [])]
         if self.request.planned and self.fingerprint == self.state.fingerprint:
             args += ["--exclude", "test_type:unit"]  # no code changed: nothing to unit test
@@ -404,7 +405,7 @@ class _BuildStep:
                 self.state, self.graph, built_manifest, outcomes, after, self.fingerprint, complete
             )
             record_verdicts(con, self._test_verdicts(run_results, after))
-            record_loads(con, consumed_loads(self.graph, loads, outcomes))
+            record_loads(con, consumed_loads(self.graph, loads, changing, outcomes))
             row_counts = _row_counts(con, self.graph, {o.unique_id for o in outcomes})
         identities = relation_identities(self.graph, after)
         checks = _check_events(events, _messages(run_results))
@@ -526,16 +527,24 @@ def _test_description(result: Mapping[str, Any]) -> str:
 
 
 def consumed_loads(
-    graph: Graph, loads: Mapping[str, list[str]], outcomes: Sequence[NodeOutcome]
+    graph: Graph,
+    loads: Mapping[str, list[str]],
+    changing: Mapping[str, list[str]],
+    outcomes: Sequence[NodeOutcome],
 ) -> dict[str, list[str]]:
-    """The loads a build consumed: those of each raw table every node downstream of which
-    it built (a node that failed, or was not in the run, still has to see them)."""
+    """The loads a build consumed: every load that changed nothing, and those of each raw
+    table every node downstream of which it built (a node that failed, or was not in the
+    run, still has to see them)."""
     built = {o.unique_id for o in outcomes if o.status == "success"}
     consumed = {}
     for table, table_loads in loads.items():
         sources = [uid for uid, ref in graph.sources.items() if ref == RAW_PREFIX + table]
         if graph.descendants(sources) <= built:
             consumed[table] = table_loads
+        else:
+            idle = [load for load in table_loads if load not in changing.get(table, [])]
+            if idle:
+                consumed[table] = idle
     return consumed
 
 

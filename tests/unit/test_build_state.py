@@ -209,8 +209,13 @@ def test_a_build_consumes_the_loads_of_a_table_only_when_it_built_all_that_reads
 
     g = graph()
     loads = {"orders": ["l1", "l2"], "webhooks": ["l3"]}  # nothing of dbt reads webhooks
+    changing = {"orders": ["l1", "l2"], "webhooks": ["l3"]}
     built = [NodeOutcome(uid, "success") for uid in (STG, INT, MART)]
-    assert consumed_loads(g, loads, built) == loads
+    assert consumed_loads(g, loads, changing, built) == loads
     failed = [NodeOutcome(STG, "success"), NodeOutcome(INT, "success"), NodeOutcome(MART, "error")]
-    assert consumed_loads(g, loads, failed) == {"webhooks": ["l3"]}  # the mart still reads them
-    assert consumed_loads(g, loads, built[:1]) == {"webhooks": ["l3"]}  # a subset left INT out
+    left = {"webhooks": ["l3"]}  # the mart still reads the orders loads
+    assert consumed_loads(g, loads, changing, failed) == left
+    assert consumed_loads(g, loads, changing, built[:1]) == left  # a subset left INT out
+    # a load that changed nothing (l1 only re-read rows) is consumed by any build
+    idle_l1 = {"orders": ["l2"], "webhooks": ["l3"]}
+    assert consumed_loads(g, loads, idle_l1, built[:1]) == {"orders": ["l1"], "webhooks": ["l3"]}
