@@ -20,7 +20,7 @@ test: install
 	$(UV) run pytest -n 2 --dist loadgroup --durations=15
 
 install: $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 
 $(UV):
 	@if command -v uv >/dev/null 2>&1; then mkdir -p .tools/bin && ln -sf "$$(command -v uv)" .tools/bin/uv; \

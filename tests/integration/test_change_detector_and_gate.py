@@ -146,6 +146,26 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return site
 
 
+def test_a_run_with_no_change_is_quiet_and_in_the_jobs_history(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs first, on the warehouse the fixture's run left: nothing changed since."""
+    served = site.served_version()
+    idle = site.warehouse_command("run")
+    output = " ".join(ok(idle).split())
+    assert "emitted no result" not in output
+    assert "57 dbt assets left as they were" in output.replace("\n", " ")
+    assert "Nothing changed since the last run" in output
+    assert site.served_version() == served
+    monkeypatch.setenv("DAGSTER_HOME", str(site.home))  # dagster.yaml places the event log there
+    with dg.DagsterInstance.from_config(str(site.home)) as instance:
+        history = instance.get_runs(dg.RunsFilter(job_name="land", tags=REPOSITORY_LABEL))
+        builds = instance.get_runs(dg.RunsFilter(job_name="incremental", tags=REPOSITORY_LABEL))
+    assert len(history) >= 2 and builds  # the fixture's run and this one
+    workspace = (Path(__file__).parents[2] / "workspace.yaml").read_text()
+    assert f"location_name: {REPOSITORY_LABEL['.dagster/repository'].split('@')[1]}" in workspace
+
+
 def test_a_model_that_failed_its_tests_is_rebuilt_once_its_code_is_restored(site: Site) -> None:
     served = site.served_version()
     site.break_cohorts()
@@ -202,25 +222,3 @@ def test_publish_refuses_what_its_checks_did_not_judge(site: Site) -> None:
     line = refused(site.warehouse_command("publish"))
     assert line.startswith("error: not published: ") and "courses" in line
     assert site.served_version() == served
-    with duckdb.connect(str(site.warehouse)) as con:  # the next test starts from a clean raw
-        con.execute("create or replace table raw.courses as select distinct * from raw.courses")
-
-
-def test_a_run_with_no_change_is_quiet_and_in_the_jobs_history(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ok(site.warehouse_command("run"))  # builds what the previous test left dirty
-    served = site.served_version()
-    idle = site.warehouse_command("run")
-    output = " ".join(ok(idle).split())
-    assert "emitted no result" not in output
-    assert "57 dbt assets left as they were" in output.replace("\n", " ")
-    assert "Nothing changed since the last run" in output
-    assert site.served_version() == served
-    monkeypatch.setenv("DAGSTER_HOME", str(site.home))  # dagster.yaml places the event log there
-    with dg.DagsterInstance.from_config(str(site.home)) as instance:
-        history = instance.get_runs(dg.RunsFilter(job_name="land", tags=REPOSITORY_LABEL))
-        builds = instance.get_runs(dg.RunsFilter(job_name="incremental", tags=REPOSITORY_LABEL))
-    assert len(history) >= 4 and builds
-    workspace = (Path(__file__).parents[2] / "workspace.yaml").read_text()
-    assert f"location_name: {REPOSITORY_LABEL['.dagster/repository'].split('@')[1]}" in workspace

@@ -71,7 +71,7 @@ def test_a_second_writer_run_waits_in_the_queue(
             def statuses() -> dict[str, dg.DagsterRunStatus]:
                 return {run.job_name: run.status for run in instance.get_runs()}
 
-            def wait_for(condition, seconds: float = 90) -> dict[str, dg.DagsterRunStatus]:
+            def wait_for(condition, seconds: float = 300) -> dict[str, dg.DagsterRunStatus]:
                 deadline = time.monotonic() + seconds
                 while time.monotonic() < deadline:
                     now = statuses()
