@@ -625,7 +625,8 @@ class SourceReader:
                 if not transient or attempt >= self.retries:
                     raise SourceError(
                         f"reading {table} from {self.display_url} failed"
-                        f"{f' after {attempt} retries' if attempt else ''}: {message}"
+                        f"{f' after {attempt} retries' if attempt else ''}: {message}; check the "
+                        "source URL, the account's rights, and that the server is up"
                     ) from None
                 attempt += 1
                 stats.retries += 1
