@@ -32,4 +32,4 @@ lint: install
 	$(UV) run mypy
 
 clean:
-	rm -rf data .dagster_home dbt_project/target dbt_project/logs
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs gx_site logs

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from ingestion.transaction import transaction
+
 # Columns the pipeline adds itself: never drift (_dlt_id only in warehouses loaded before it
 # was dropped from the contract).
 BOOKKEEPING = frozenset({"_dlt_id", "_dlt_load_id", "_source_deleted_at"})
@@ -241,8 +243,7 @@ def widen_raw(
             [table],
         ).fetchall()
     }
-    conn.execute("begin")
-    try:
+    with transaction(conn):
         for dataset in datasets:
             for column, (_, new) in widened.items():
                 if (dataset, column) in present:
@@ -250,7 +251,3 @@ def widen_raw(
                         f'alter table {dataset}."{table}" alter column "{column}" '
                         f"type {new.duckdb_type()}"
                     )
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise

@@ -26,6 +26,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ingestion.transaction import transaction
+
 EXTRACT_LOG = "_extract_log"
 EXTRACT_COLUMNS = "_extract_columns"
 PII_KEY_TABLE = "_pii_key"
@@ -103,8 +105,7 @@ def write_log(
         [pa.array([getattr(r, n) for r in rows], t) for n, t, _ in LOG_COLUMNS],
         names=[n for n, _, _ in LOG_COLUMNS],
     )
-    conn.execute("begin")
-    try:
+    with transaction(conn):
         conn.register("extract_log_rows", table)
         if replace:
             conn.execute(
@@ -114,10 +115,6 @@ def write_log(
         # One insert from Arrow: DuckDB's executemany costs ~10 ms a row.
         conn.execute(f"insert into {dataset}.{EXTRACT_LOG} by name select * from extract_log_rows")
         conn.unregister("extract_log_rows")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
 
 
 def unsettled_loads(conn: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
@@ -239,18 +236,13 @@ def remove_duplicate_keys(
         if _has_column(conn, dataset, table, "_source_deleted_at")
         else ""
     )
-    conn.execute("begin")
-    try:
+    with transaction(conn):
         removed = conn.execute(
             f"delete from {relation} where rowid in (select rowid from ("
             f"select rowid, row_number() over (partition by {key_list} "
             f"order by {live_first}_dlt_load_id desc, rowid desc) as n "
             f"from {relation} where {not_null}) where n > 1)"
         ).fetchone()
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
     return int(removed[0]) if removed else 0
 
 
@@ -306,8 +298,7 @@ def save_source_types(
             ]
         ),
     )
-    conn.execute("begin")
-    try:
+    with transaction(conn):
         conn.execute(
             f"delete from {dataset}.{EXTRACT_COLUMNS} where table_name in "
             f"({', '.join('?' for _ in types)})",
@@ -316,10 +307,6 @@ def save_source_types(
         conn.register("source_type_rows", table)
         conn.execute(f"insert into {dataset}.{EXTRACT_COLUMNS} select * from source_type_rows")
         conn.unregister("source_type_rows")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
 
 
 # -- the PII key -----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from ingestion.source_reader import ReadStats, SourceColumn, SourceReader
 from ingestion.specs import TableSpec
+from ingestion.transaction import transaction
 
 PROBES_TABLE = "_extract_probes"
 
@@ -137,8 +138,7 @@ def save_probes(
         return
     conn.execute(f"create schema if not exists {dataset}")
     conn.execute(PROBES_DDL.format(dataset=dataset))
-    conn.execute("begin")
-    try:
+    with transaction(conn):
         conn.execute(
             f"delete from {dataset}.{PROBES_TABLE} where table_name in "
             f"({', '.join('?' for _ in names)})",
@@ -160,7 +160,3 @@ def save_probes(
             )
             conn.execute(f"insert into {dataset}.{PROBES_TABLE} by name select * from probe_rows")
             conn.unregister("probe_rows")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise

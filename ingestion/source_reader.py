@@ -44,7 +44,7 @@ log = logging.getLogger("ingestion.extract")
 ZERO_DATETIME = "0000-00-00 00:00:00"
 ZERO_DATE = "0000-00-00"
 ZERO_DATES_COLUMN = "_zero_dates"
-# A date MySQL accepts in its default sql_mode but no calendar has: '0000-00-00', '2022-05-00'.
+# A date MySQL accepts in its default sql_mode but no calendar has: a zero year, month or day.
 ZERO_PART_TEXT = r"^\d{4}-(00-|\d\d-00)"
 
 # Words in a driver error that mean the connection, not the query, failed: worth a retry.
@@ -373,8 +373,8 @@ class SourceReader:
         for c in columns:
             q = self.quote(c.name)
             if self.dialect == "mysql" and c.kind in {"timestamp", "date"}:
-                # connectorx panics on a date with a zero part ('0000-00-00', '2022-05-00',
-                # accepted by MySQL's default sql_mode): adding nothing to one gives NULL (an
+                # connectorx panics on a date with a zero part (a zero month or day, which
+                # MySQL's default sql_mode accepts): adding nothing to one gives NULL (an
                 # invalid date), any other value unchanged; cheaper than testing MONTH and DAY.
                 valid = f"({q} + INTERVAL 0 {'SECOND' if c.kind == 'timestamp' else 'DAY'})"
                 parts.append(f"{valid} AS {q}")

@@ -200,34 +200,23 @@ def raw_suite_checks(manifest: Path) -> dg.AssetChecksDefinition:
         ledger = CheckLedger(context, warehouse.warehouse_path, manifest)
         validated = []
         with warehouse_connection(warehouse.warehouse_path) as con:
-            for table in _selected_tables(context, RAW_SUITE):
-                key = raw_key(table.name)
-                carried = ledger.carried(dg.AssetCheckKey(key, RAW_SUITE))
-                if carried is not None:
-                    yield carried
-                    continue
-                suite = raw_suite(table.name, table.columns)
-                if not relation_exists(con, "raw", table.name):
-                    result = _missing_result(key, RAW_SUITE, suite.severity, table.raw_relation)
-                else:
-                    outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
-                    result = _suite_result(key, RAW_SUITE, suite, outcome)
-                    validated.append(outcome.result_id)
-                yield ledger.judged(result, _raw_ref(table.name))
-            for table in _selected_tables(context, RAW_COLUMNS):
-                key = raw_key(table.name)
-                carried = ledger.carried(dg.AssetCheckKey(key, RAW_COLUMNS))
-                if carried is not None:
-                    yield carried
-                    continue
-                suite = raw_columns_suite(table.name, table.columns)
-                if not relation_exists(con, "raw", table.name):
-                    result = _missing_result(key, RAW_COLUMNS, suite.severity, table.raw_relation)
-                else:
-                    outcome = run_suite(suite, con, table.raw_relation, orchestration.gx_site_dir)
-                    result = _suite_result(key, RAW_COLUMNS, suite, outcome)
-                    validated.append(outcome.result_id)
-                yield ledger.judged(result, _raw_ref(table.name))
+            for check, suite_of in ((RAW_SUITE, raw_suite), (RAW_COLUMNS, raw_columns_suite)):
+                for table in _selected_tables(context, check):
+                    key = raw_key(table.name)
+                    carried = ledger.carried(dg.AssetCheckKey(key, check))
+                    if carried is not None:
+                        yield carried
+                        continue
+                    suite = suite_of(table.name, table.columns)
+                    if not relation_exists(con, "raw", table.name):
+                        result = _missing_result(key, check, suite.severity, table.raw_relation)
+                    else:
+                        outcome = run_suite(
+                            suite, con, table.raw_relation, orchestration.gx_site_dir
+                        )
+                        result = _suite_result(key, check, suite, outcome)
+                        validated.append(outcome.result_id)
+                    yield ledger.judged(result, _raw_ref(table.name))
         ledger.save()
         if validated:
             build_data_docs(orchestration.gx_site_dir, validated)

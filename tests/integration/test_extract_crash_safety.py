@@ -22,6 +22,7 @@ from ingestion.pipeline import run_extract
 from ingestion.specs import TABLE_SPECS
 from tests.ingestion_support import (
     PII_KEY,
+    assert_raw_ids_equal_source,
     child_environment,
     generate_platform,
     settings_for,
@@ -136,15 +137,7 @@ def test_a_first_load_killed_at_any_step_is_completed_by_the_next_run(
 
     summary = run_extract(settings)
     assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
-    for table in TABLE_SPECS:
-        source_ids = [r[0] for r in source_rows(tiny_source, f"select id from {table} order by id")]
-        raw_ids = [
-            r[0]
-            for r in warehouse_rows(
-                settings.warehouse_path, f"select id from raw.{table} order by id"
-            )
-        ]
-        assert raw_ids == source_ids, table  # no duplicate key, no gap
+    assert_raw_ids_equal_source(tiny_source, settings.warehouse_path)
     assert_log_accounts_for_raw(settings.warehouse_path)
     # Nothing landed twice: the log's rows landed add up to the source, table by table.
     landed = dict(
@@ -197,15 +190,7 @@ def test_a_pending_load_dropped_on_request_is_read_again(tiny_source, tmp_path) 
     summary = run_extract(settings, drop_pending_load=True)
     assert summary.ok, {t: summary.tables[t].error for t in summary.failed}
     assert summary.recovered == []
-    for table in TABLE_SPECS:
-        source_ids = [r[0] for r in source_rows(tiny_source, f"select id from {table} order by id")]
-        raw_ids = [
-            r[0]
-            for r in warehouse_rows(
-                settings.warehouse_path, f"select id from raw.{table} order by id"
-            )
-        ]
-        assert raw_ids == source_ids, table
+    assert_raw_ids_equal_source(tiny_source, settings.warehouse_path)
     dropped = warehouse_rows(
         settings.warehouse_path,
         "select distinct status, rows_landed, note from raw._extract_log where load_id <> ?",

@@ -21,6 +21,7 @@ from tests.ingestion_support import (
     PII_KEY,
     child_environment,
     generate_platform,
+    run_files_under,
     source_rows,
     warehouse_rows,
 )
@@ -180,13 +181,7 @@ def test_a_full_disk_fails_the_extract_and_the_next_run_completes_it(tmp_path) -
 @pytest.mark.slow
 def test_a_failing_warehouse_run_ends_with_the_root_cause(tmp_path) -> None:
     env = {
-        "WAREHOUSE_DATA_DIR": str(tmp_path / "data"),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "WAREHOUSE_DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "WAREHOUSE_ALERT_LOG": str(tmp_path / "logs" / "alerts.jsonl"),
-        "WAREHOUSE_GX_SITE_DIR": str(tmp_path / "gx"),
-        "WAREHOUSE_DBT_TARGET_DIR": str(tmp_path / "dbt_target"),
-        "WAREHOUSE_DBT_COLUMN_LINEAGE": "false",
+        **run_files_under(tmp_path),
         "COLUMNS": "400",  # the summary's lines unwrapped
     }
     # Nothing listens on port 9.

@@ -22,6 +22,7 @@ from tests.ingestion_support import (
     PII_KEY,
     child_environment,
     generate_platform,
+    run_files_under,
     scan_warehouse_for,
     settings_for,
     source_rows,
@@ -240,13 +241,7 @@ def test_no_password_or_key_in_any_output_log_event_or_file_of_a_run(
             **child_environment(),
             "WAREHOUSE_SOURCE_URL": source,
             "WAREHOUSE_PII_KEY": key,
-            "WAREHOUSE_DATA_DIR": str(tmp_path / "data"),
-            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-            "WAREHOUSE_DAGSTER_HOME": str(tmp_path / "dagster_home"),
-            "WAREHOUSE_ALERT_LOG": str(tmp_path / "logs" / "alerts.jsonl"),
-            "WAREHOUSE_GX_SITE_DIR": str(tmp_path / "gx"),
-            "WAREHOUSE_DBT_TARGET_DIR": str(tmp_path / "dbt_target"),
-            "WAREHOUSE_DBT_COLUMN_LINEAGE": "false",
+            **run_files_under(tmp_path),
         }
         done = subprocess.run(
             [sys.executable, "-c", "from orchestration.cli import app; app()", "run"],

@@ -16,6 +16,7 @@ from ingestion.pipeline import run_extract
 from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS
 from orchestration.cli import app
 from tests.ingestion_support import (
+    assert_raw_ids_equal_source,
     child_environment,
     generate_platform,
     generated_pii_values,
@@ -270,15 +271,7 @@ def test_a_killed_extract_process_is_completed_by_the_next_run(demo, tmp_path) -
 
     summary = run_extract(settings)
     assert summary.ok, summary.failed
-    for table in TABLE_SPECS:
-        source_ids = [r[0] for r in source_rows(url, f"select id from {table} order by id")]
-        raw_ids = [
-            r[0]
-            for r in warehouse_rows(
-                settings.warehouse_path, f"select id from raw.{table} order by id"
-            )
-        ]
-        assert raw_ids == source_ids, table  # no duplicate key, no gap
+    assert_raw_ids_equal_source(url, settings.warehouse_path)
 
 
 @pytest.mark.slow
