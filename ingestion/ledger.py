@@ -1,7 +1,7 @@
 """The extractor's own bookkeeping in the warehouse, written so that a crash at any point
 leaves it true.
 
-- ``raw._extract_log``: one row per table per load. Rows are written with status
+- ``raw._extract_log``: one row per table per load, with the run it belongs to. Rows are written with status
   ``loading`` once a load package is extracted, before dlt loads it, and turned ``ok``
   (or ``failed``) once dlt has committed the load; a run that finds ``loading`` rows
   (its predecessor died) completes that package first and then settles them.
@@ -48,6 +48,7 @@ LOG_COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("error", pa.string(), "varchar"),
     ("duplicates_removed", pa.int64(), "bigint"),
     ("note", pa.string(), "varchar"),
+    ("run_id", pa.string(), "varchar"),
 )
 
 
@@ -69,6 +70,9 @@ class LogRow:
     error: str | None
     duplicates_removed: int = 0
     note: str | None = None
+    # The extract run the load belongs to: its first load's id (a reconcile run writes two
+    # loads, its incremental pass and what reconciling landed; NULL before the column existed).
+    run_id: str | None = None
 
 
 def now() -> datetime:
@@ -132,6 +136,7 @@ def unsettled_loads(conn: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
 def log_rows(conn: duckdb.DuckDBPyConnection, dataset: str, load_id: str) -> list[LogRow]:
     """The log rows of one load."""
     names = ", ".join(n for n, _, _ in LOG_COLUMNS)
+    ensure_log(conn, dataset)  # a warehouse from before a column existed
     try:
         rows = conn.execute(
             f"select {names} from {dataset}.{EXTRACT_LOG} where load_id = ?", [load_id]

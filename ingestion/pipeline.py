@@ -174,13 +174,19 @@ class TableReport:
         self.status, self.error = "failed", error
 
     def log_row(
-        self, load_id: str, status: str | None = None, since: TableReport | None = None
+        self,
+        load_id: str,
+        status: str | None = None,
+        since: TableReport | None = None,
+        run_id: str | None = None,
     ) -> ledger.LogRow:
         """This report as a row of ``raw._extract_log`` (counting only what happened after
-        ``since``, an earlier copy of it, when given: one row per load, not per run)."""
+        ``since``, an earlier copy of it, when given: one row per load, not per run) of the
+        run ``run_id`` (default: the load is the run's first)."""
         base = since or TableReport(self.table)
         return ledger.LogRow(
             load_id=load_id,
+            run_id=run_id or load_id,
             table_name=self.raw_table,
             mode=self.mode,
             started_at=self.started_at,
@@ -390,6 +396,7 @@ class ExtractContext:
         self.load_retries = 0  # load steps repeated after a transient failure
         self.faults = FaultPoints(self.settings.fault_at if settings is not None else None)
         self.rehash: set[str] = set()  # tables re-read whole to re-hash their PII
+        self.run_id: str | None = None  # the id of the run's first load, once it has one
 
     @property
     def settings(self) -> WarehouseSettings:
@@ -1175,7 +1182,11 @@ def run_extract(
                 ledger.write_log(
                     conn,
                     DATASET,
-                    [r.log_row(failed_id) for r in ctx.reports.values() if not r.in_package],
+                    [
+                        r.log_row(failed_id, run_id=ctx.run_id)
+                        for r in ctx.reports.values()
+                        if not r.in_package
+                    ],
                 )
                 raise
         first_pass: dict[str, TableReport] = {}
@@ -1192,7 +1203,10 @@ def run_extract(
         ledger.write_log(
             conn,
             DATASET,
-            [r.log_row(load_id, since=first_pass.get(n)) for n, r in ctx.reports.items()],
+            [
+                r.log_row(load_id, since=first_pass.get(n), run_id=ctx.run_id)
+                for n, r in ctx.reports.items()
+            ],
         )
         ledger.save_source_types(
             conn,
@@ -1458,12 +1472,16 @@ def _load(pipeline: dlt.Pipeline, source: Any, ctx: ExtractContext) -> str:
                 report.fail(f"extract failed: {message}")
         raise ExtractError(f"the extract from the source failed: {message}") from exc
     load_id = extracted.loads_ids[-1] if extracted.loads_ids else f"noload_{int(time.time() * 1e6)}"
+    ctx.run_id = ctx.run_id or load_id
     ctx.faults.reached("extract")
     in_package = [r for r in ctx.reports.values() if r.in_package]
     ledger.write_log(
         ctx.warehouse,
         DATASET,
-        [r.log_row(load_id, "loading" if r.status == "ok" else None) for r in in_package],
+        [
+            r.log_row(load_id, "loading" if r.status == "ok" else None, run_id=ctx.run_id)
+            for r in in_package
+        ],
     )
     ctx.faults.reached("log_loading")
     try:
@@ -1481,7 +1499,9 @@ def _load(pipeline: dlt.Pipeline, source: Any, ctx: ExtractContext) -> str:
     ctx.faults.reached("load")
     for name in ctx.rehash:
         _forget_old_hashes(ctx, name, load_id)
-    ledger.write_log(ctx.warehouse, DATASET, [r.log_row(load_id) for r in in_package])
+    ledger.write_log(
+        ctx.warehouse, DATASET, [r.log_row(load_id, run_id=ctx.run_id) for r in in_package]
+    )
     ctx.faults.reached("log_settled")
     return load_id
 

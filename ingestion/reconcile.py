@@ -220,12 +220,18 @@ def reconcile_tables(
             extracted = pipeline.extract(platform(), loader_file_format="parquet")
         load_id = extracted.loads_ids[-1] if extracted.loads_ids else None
         if load_id is not None:
+            ctx.run_id = ctx.run_id or load_id
             in_package = [(n, r) for n, r in ctx.reports.items() if r.in_package]
             ledger.write_log(
                 conn,
                 DATASET,
                 [
-                    r.log_row(load_id, "loading" if r.status == "ok" else None, before.get(n))
+                    r.log_row(
+                        load_id,
+                        "loading" if r.status == "ok" else None,
+                        before.get(n),
+                        run_id=ctx.run_id,
+                    )
                     for n, r in in_package
                 ],
             )

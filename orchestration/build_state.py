@@ -53,7 +53,7 @@ LANDING_LOAD = """(
     )
 )"""
 #: What mart_data_quality reports of the extract log: the loads that changed raw, and the
-#: failed ones (its extract_log CTE filters the same way).
+#: failed ones (its extract_log CTE keeps the runs holding such a load).
 REPORTED_LOAD = f"({LANDING_LOAD} or status <> 'ok')"
 
 

@@ -1,5 +1,5 @@
 {#- Every table the warehouse lands in raw: its staging model's key column, the column holding
-    its tenant (none when the table has no tenant of its own), and its flags of kept-but-dirty rows (malformed JSON, tenant mismatch, unknown enum) where it has them. -#}
+    its tenant (none when the table has no tenant of its own), and its flags of kept-but-dirty rows (malformed JSON, tenant mismatch, unknown enum, orphan: a parent that does not exist) where it has them. -#}
 {% macro platform_tables() -%}
     {{ return({
         'tenants': {'key': 'tenant_id', 'tenant': 'tenant_id', 'malformed': none},
@@ -15,14 +15,14 @@
         'payments': {'key': 'payment_id', 'tenant': 'tenant_id', 'malformed': none, 'tenant_mismatch': 'has_tenant_mismatch'},
         'refunds': {'key': 'refund_id', 'tenant': none, 'malformed': none},
         'payout_batches': {'key': 'payout_batch_id', 'tenant': none, 'malformed': none},
-        'payouts': {'key': 'payout_id', 'tenant': 'tenant_id', 'malformed': none},
+        'payouts': {'key': 'payout_id', 'tenant': 'tenant_id', 'malformed': none, 'orphan': 'has_missing_batch'},
         'communities': {'key': 'community_id', 'tenant': 'tenant_id', 'malformed': 'is_metadata_malformed'},
         'community_members': {'key': 'community_member_id', 'tenant': none, 'malformed': none},
         'community_posts': {'key': 'community_post_id', 'tenant': none, 'malformed': none},
         'assessment_attempts': {'key': 'attempt_id', 'tenant': 'tenant_id', 'malformed': none},
         'moderation_cases': {'key': 'moderation_case_id', 'tenant': 'tenant_id', 'malformed': none},
         'domain_events': {'key': 'domain_event_id', 'tenant': none, 'malformed': 'is_payload_malformed'},
-        'learning_paths': {'key': 'learning_path_id', 'tenant': 'tenant_id', 'malformed': none},
+        'learning_paths': {'key': 'learning_path_id', 'tenant': 'tenant_id', 'malformed': none, 'orphan': 'has_missing_region'},
         'integrations': {'key': 'integration_id', 'tenant': 'tenant_id', 'malformed': none},
         'webhooks': {'key': 'webhook_id', 'tenant': 'tenant_id', 'malformed': none},
         'activity_logs': {'key': 'activity_id', 'tenant': 'tenant_id', 'malformed': none},

@@ -8,7 +8,8 @@ timestamp in the database and, at the chosen volume (share of each table's rows)
 - updates rows the way the product does, bumping ``updated_at`` - except enrollment
   progress, which the product changes without bumping it (SOURCE.md: stale cursor);
 - soft-deletes users (``deleted_at``) and hard-deletes enrollments, failed payments
-  and community posts (the rows vanish).
+  and community posts (the rows vanish); with ``--rate revenue_hard_delete=R`` also a share
+  R of the revenue payments, their refunds left behind.
 
 It is deterministic: the n-th mutation of a database draws from (seed, n) and from
 the database's own state. Every touched id is appended to the manifest.
@@ -35,8 +36,11 @@ class MutationError(RuntimeError):
     """A one-line, actionable reason the mutation cannot run."""
 
 
-def mutate_source(source_url: str, manifest_path: Any, volume: float) -> dict[str, Any]:
-    """Apply one deterministic mutation to a generated database and record it in its manifest."""
+def mutate_source(
+    source_url: str, manifest_path: Any, volume: float, revenue_hard_delete: float = 0.0
+) -> dict[str, Any]:
+    """Apply one deterministic mutation to a generated database and record it in its manifest
+    (``revenue_hard_delete``: the share of revenue payments it hard-deletes)."""
     from ingestion.generator import read_manifest, write_manifest
     from ingestion.generator.target import Target
 
@@ -50,7 +54,13 @@ def mutate_source(source_url: str, manifest_path: Any, volume: float) -> dict[st
     target = Target(source_url)
     try:
         with target.engine.begin() as conn:
-            record = Mutation(conn, seed=int(manifest["seed"]), index=index, volume=volume).apply()
+            record = Mutation(
+                conn,
+                seed=int(manifest["seed"]),
+                index=index,
+                volume=volume,
+                revenue_hard_delete=revenue_hard_delete,
+            ).apply()
     finally:
         target.dispose()
     manifest["mutations"].append(record)
@@ -61,11 +71,19 @@ def mutate_source(source_url: str, manifest_path: Any, volume: float) -> dict[st
 class Mutation:
     """One mutation, applied inside a single transaction."""
 
-    def __init__(self, conn: Connection, seed: int, index: int, volume: float) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        seed: int,
+        index: int,
+        volume: float,
+        revenue_hard_delete: float = 0.0,
+    ) -> None:
         self.conn = conn
         self.rng = np.random.default_rng([seed, 7_919, index])
         self.index = index
         self.volume = volume
+        self.revenue_hard_delete = revenue_hard_delete
         self.quote = conn.dialect.identifier_preparer.quote
         self.record: dict[str, dict[str, list[int]]] = {}
         latest = [
@@ -141,6 +159,7 @@ class Mutation:
         return {
             "index": self.index,
             "volume": self.volume,
+            "revenue_hard_delete": self.revenue_hard_delete,
             "clock_start": _iso(self.clock_start),
             "clock_end": _iso(self.clock_end),
             "tables": {
@@ -361,6 +380,18 @@ class Mutation:
         self._delete(
             "payments", rng.choice(failed, size=min(failed.size, max(1, k // 3)), replace=False)
         )
+        if self.revenue_hard_delete > 0:
+            # Captured payments vanish outright; their refunds stay (the source has no foreign
+            # keys). Its own stream: the rest of the mutation draws as without the rate.
+            captured_ids = self._ids(
+                "select id from payments where lower(trim(status)) in "
+                "('succeeded', 'success', 'refunded', 'partially_refunded') order by id"
+            )
+            n = min(captured_ids.size, math.ceil(captured_ids.size * self.revenue_hard_delete))
+            purge = np.random.default_rng([self.index, 104_729]).choice(
+                captured_ids, size=n, replace=False
+            )
+            self._delete("payments", np.sort(purge))
 
     def _community_posts(self) -> None:
         rng = self.rng

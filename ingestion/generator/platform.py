@@ -298,6 +298,9 @@ class DefectRates:
     soft_delete: float = 0.03
     stale_cursor: float = 0.05
     zero_date: float = 0.02
+    # --mutate only (the generation ignores it): share of the revenue payments a mutation
+    # hard-deletes outright, refunds left behind (a privacy purge or a botched cleanup).
+    revenue_hard_delete: float = 0.0
 
     @classmethod
     def parse(cls, overrides: list[str]) -> DefectRates:
@@ -313,6 +316,14 @@ class DefectRates:
                 raise ValueError(f"defect rate {name}={rate} must be within [0, 0.5]")
             values[name] = rate
         return cls(**values)
+
+    #: The rates that apply to ``--mutate``; the others shape the generation only.
+    MUTATION_RATES = frozenset({"revenue_hard_delete"})
+
+    def changed(self) -> set[str]:
+        """The names of the rates that differ from the defaults."""
+        default = type(self)()
+        return {f.name for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
 
 
 @dataclass

@@ -36,7 +36,9 @@ def generate(
     rate: Annotated[
         list[str] | None,
         typer.Option(
-            "--rate", help="Override a defect rate, e.g. --rate null_currency=0.1 (repeatable)."
+            "--rate",
+            help="Override a defect rate, e.g. --rate null_currency=0.1 (repeatable). With "
+            "--mutate: revenue_hard_delete=R hard-deletes a share R of the revenue payments.",
         ),
     ] = None,
     manifest: Annotated[
@@ -50,23 +52,34 @@ def generate(
     settings = build_settings(source, warehouse)
     url = settings.resolved_source_url
     manifest_path = manifest or manifest_path_for(url, settings.data_dir)
+    try:
+        rates = DefectRates.parse(rate or [])
+    except ValueError as exc:
+        fail(str(exc))
     if mutate:
         from ingestion.generator.mutate import MutationError, mutate_source
 
         if not 0 < volume <= 0.5:
             fail(f"--volume {volume} must be within (0, 0.5]")
+        generation_only = sorted(rates.changed() - DefectRates.MUTATION_RATES)
+        if generation_only:
+            fail(
+                f"--rate {', '.join(generation_only)} shapes a new database, not --mutate "
+                f"(which takes {', '.join(sorted(DefectRates.MUTATION_RATES))})"
+            )
         try:
-            record = mutate_source(url, manifest_path, volume=volume)
+            record = mutate_source(
+                url, manifest_path, volume=volume, revenue_hard_delete=rates.revenue_hard_delete
+            )
         except (TargetError, MutationError) as exc:
             fail(str(exc))
         print_mutation(record, manifest_path)
         return
+    mutation_only = sorted(rates.changed() & DefectRates.MUTATION_RATES)
+    if mutation_only:
+        fail(f"--rate {', '.join(mutation_only)} applies to --mutate only: add --mutate")
     if scale not in SCALES:
         fail(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}")
-    try:
-        rates = DefectRates.parse(rate or [])
-    except ValueError as exc:
-        fail(str(exc))
     started = time.perf_counter()
     try:
         result = run_generate(

@@ -63,6 +63,8 @@ class Source:
             self.community_ids = set(read("select id from communities")["id"])
             self.posts = read("select id, community_id from community_posts")
             self.attempts = read("select id, course_id from assessment_attempts")
+            self.batch_ids = set(read("select id from payout_batches")["id"])
+            self.learning_paths = read("select id, region_id from learning_paths")
         fx = pd.read_csv(fx_csv, dtype=str)
         self.fx = {
             (row.currency_code, row.rate_date): Decimal(row.usd_per_unit)
@@ -92,9 +94,10 @@ def new_york_to_utc(series: pd.Series) -> pd.Series:
 
 
 class Golden:
-    """Every mart of METRICS.md, recomputed from the source."""
+    """Every mart of METRICS.md, recomputed from the source, as of ``as_of`` (default: the
+    latest source timestamp, as the warehouse defaults)."""
 
-    def __init__(self, src: Source) -> None:
+    def __init__(self, src: Source, as_of: pd.Timestamp | None = None) -> None:
         self.src = src
         users = src.users.copy()
         users["email_key"] = users["email"].str.strip().str.lower()
@@ -156,7 +159,7 @@ class Golden:
             utc(src.courses["updated_at"]).max(),
             utc(src.activity["occurred_at"]).max(),
         ]
-        self.as_of = max(stamps)
+        self.as_of = as_of if as_of is not None else max(stamps)
 
     # -- shared pieces -----------------------------------------------------------------------
 
@@ -282,9 +285,10 @@ class Golden:
             return out.setdefault((int(tenant), month.date()), {})
 
         c = src.courses.copy()
-        # Every course with a publication time counts, whatever its (possibly unknown) status.
+        # Every course published by the as-of counts, whatever its (possibly unknown) status.
         c = c[c["published_at"].notna()].copy()
         c["published_utc"] = utc(c["published_at"])
+        c = c[c["published_utc"] <= as_of].copy()
         p = self.revenue_payments()
         first_sale = p[p["product_type"] == "course"].groupby("product_id")["created_utc"].min()
         c["first_sale"] = c["id"].map(first_sale)
@@ -334,7 +338,10 @@ class Golden:
         o = src.orders.copy()
         o["requested_utc"] = utc(o["requested_at"])
         o["matched_utc"] = utc(o["matched_at"])
-        o = o[o["requested_utc"] <= as_of]
+        o["cancelled_utc"] = utc(o["cancelled_at"])
+        o = o[o["requested_utc"] <= as_of].copy()
+        # What is known at the as-of: a match after it has not happened yet.
+        o.loc[o["matched_utc"] > as_of, "matched_utc"] = pd.NaT
         o["month"] = [
             src.local_month(at, t) for at, t in zip(o["requested_utc"], o["tenant_id"], strict=True)
         ]
@@ -343,7 +350,9 @@ class Golden:
             matched = rows[rows["matched_utc"].notna()]
             hours = (matched["matched_utc"] - matched["requested_utc"]).dt.total_seconds() / 3600
             cancelled = rows[
-                (rows["status"].str.strip().str.lower() == "cancelled") & rows["matched_utc"].isna()
+                (rows["status"].str.strip().str.lower() == "cancelled")
+                & rows["matched_utc"].isna()
+                & ~(rows["cancelled_utc"] > as_of)  # no recorded time: known from the status
             ]
             r = row(tenant, month)
             r.update(
@@ -357,7 +366,7 @@ class Golden:
         return out
 
     def data_quality(self) -> dict[str, dict]:
-        """Per table: rows in the source, and rows quarantined by reason."""
+        """Per table: rows in the source, rows quarantined by reason, and orphans kept."""
         src = self.src
         payments_kept = set(self.payments["id"])
         all_payments = set(src.payments["id"])
@@ -369,9 +378,14 @@ class Golden:
                 "unknown_enum": 0,
                 "duplicate_person": 0,
                 "parent": 0,
+                "orphan_flagged": 0,
             }
             for name, n in src.counts.items()
         }
+        batch = src.payouts["batch_id"]
+        out["payouts"]["orphan_flagged"] = int((batch.notna() & ~batch.isin(src.batch_ids)).sum())
+        # There is no regions table: every region_id dangles.
+        out["learning_paths"]["orphan_flagged"] = int(src.learning_paths["region_id"].notna().sum())
         out["users"]["duplicate_person"] = len(src.users) - len(set(self.person_of.values()))
         out["payments"]["unknown_enum"] = len(src.payments) - len(self.payments)
         out["refunds"]["orphan"] = int((~src.refunds["payment_id"].isin(all_payments)).sum())

@@ -7,6 +7,7 @@ with what the manifest claims; the manifest is never trusted on its own.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Callable
@@ -288,6 +289,43 @@ def test_mutation_is_deterministic(tmp_path: Path) -> None:
     assert records[0] == records[1]
 
 
+def test_mutation_can_hard_delete_a_share_of_the_revenue_payments(tmp_path: Path) -> None:
+    """`--rate revenue_hard_delete=R`: besides what the same mutation does without the rate
+    (compared on a twin database), it deletes ceil(R x captured payments) revenue payments
+    outright and leaves their refunds behind."""
+    captured = "select id from payments where lower(trim(status)) in " + str(
+        ("succeeded", "success", "refunded", "partially_refunded")
+    )
+    records, left, revenue = [], {}, {}
+    for name, rate in (("plain", 0.0), ("purge", 0.05)):
+        url = f"sqlite:///{tmp_path / f'{name}.sqlite'}"
+        build(url, tmp_path, name=name)
+        records.append(
+            mutate_source(
+                url, tmp_path / f"{name}.manifest.json", volume=0.01, revenue_hard_delete=rate
+            )
+        )
+        left[name] = set(ids(url, "select id from payments"))
+        revenue[name] = set(ids(url, captured))
+        if rate:
+            refunded = set(ids(url, "select payment_id from refunds"))
+    plain, purge = records
+    gone = left["plain"] - left["purge"]
+    assert left["purge"] <= left["plain"]
+    assert gone <= revenue["plain"]
+    assert len(gone) == math.ceil(0.05 * len(revenue["plain"]))
+    assert sorted(gone) == sorted(
+        set(purge["tables"]["payments"]["hard_deleted"])
+        - set(plain["tables"]["payments"]["hard_deleted"])
+    )
+    assert gone & refunded, "the refunds of the deleted payments stay behind"
+    assert purge["revenue_hard_delete"] == 0.05
+    for record in records:
+        record["tables"]["payments"].pop("hard_deleted")
+        record.pop("revenue_hard_delete")
+    assert plain == purge
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed ``warehouse`` command, as a user runs it."""
     return subprocess.run(
@@ -306,6 +344,20 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path, mysql_server: str) -> N
     assert unknown.returncode == 2
     assert unknown.stderr.strip().splitlines() == [
         "error: unknown scale 'huge'; choose one of: tiny, small, medium, large"
+    ]
+    source = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    mutation_rate = run_cli("generate", "--rate", "revenue_hard_delete=0.1", "--source", source)
+    assert mutation_rate.returncode == 2
+    assert mutation_rate.stderr.strip().splitlines() == [
+        "error: --rate revenue_hard_delete applies to --mutate only: add --mutate"
+    ]
+    generation_rate = run_cli(
+        "generate", "--mutate", "--rate", "null_currency=0.1", "--source", source
+    )
+    assert generation_rate.returncode == 2
+    assert generation_rate.stderr.strip().splitlines() == [
+        "error: --rate null_currency shapes a new database, not --mutate "
+        "(which takes revenue_hard_delete)"
     ]
     unreachable = run_cli(
         "generate", "--scale", "tiny", "--source", "mysql+pymysql://root@127.0.0.1:1/nowhere"

@@ -1,5 +1,6 @@
--- Grain: one row per published course (usable, published_at set), from publication to its
--- first revenue payment ("first sale"), with the 30-day sell-through window against as-of.
+-- Grain: one row per course published by the as-of (usable, published_at <= as-of), from
+-- publication to its first revenue payment by the as-of ("first sale"), with the 30-day
+-- sell-through window against the as-of. A course published later is not yet known then.
 with
 
 courses as (
@@ -49,6 +50,7 @@ final as (
     cross join as_of
     inner join calendars on courses.tenant_id = calendars.tenant_id
     left join first_sales on courses.course_id = first_sales.course_id
+    where courses.published_at <= as_of.as_of_at
 )
 
 select * from final

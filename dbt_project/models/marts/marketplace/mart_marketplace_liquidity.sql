@@ -1,7 +1,9 @@
 -- Grain: tenant x month (tenant time zone). Every ratio stores its numerator and denominator;
 -- a ratio is NULL when its denominator is zero. Windows are half-open on UTC timestamps:
 -- "within 30 days" means first sale < published_at + 30 days, "within 24 h" means
--- matched_at < requested_at + 24 h.
+-- matched_at < requested_at + 24 h. Everything counted is known at the as-of: courses
+-- published, sales made, orders requested by then; an order's match counts only if it
+-- happened by then, and its cancellation only if it happened by then without a match before.
 with
 
 as_of as (
@@ -20,7 +22,19 @@ sales as (
 ),
 
 orders as (
-    select fct_service_orders.*
+    select
+        fct_service_orders.tenant_id,
+        fct_service_orders.requested_month,
+        fct_service_orders.is_matched_within_24h and fct_service_orders.matched_at <= as_of.as_of_at
+            as is_matched_within_24h,
+        case
+            when fct_service_orders.matched_at <= as_of.as_of_at then fct_service_orders.hours_to_match
+        end as hours_to_match,
+        -- a cancellation without a recorded time counts as known (the status says it happened)
+        fct_service_orders.order_status = 'cancelled'
+        and coalesce(fct_service_orders.cancelled_at <= as_of.as_of_at, true)
+        and coalesce(fct_service_orders.matched_at > as_of.as_of_at, true)
+            as is_cancelled_without_match
     from {{ ref('fct_service_orders') }} as fct_service_orders
     cross join as_of
     where fct_service_orders.requested_at <= as_of.as_of_at

@@ -47,7 +47,10 @@ renamed as (
         source.processor_fee is null as is_processor_fee_estimated,
         source.status as source_status,
         status_map.normalized_value as payment_status,
+        -- A payment hard-deleted in the source is no longer revenue: the marts restate history
+        -- as the source now tells it, and mart_data_quality shows the deletion.
         coalesce(status_map.normalized_value in ('succeeded', 'refunded', 'partially_refunded'), false)
+        and source._source_deleted_at is null
             as is_revenue,
         -- LOCAL column: New York wall time in the source.
         {{ new_york_to_utc('source.created_at') }} as created_at,
