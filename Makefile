@@ -30,6 +30,7 @@ lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy
+	$(UV) run lint-imports --no-cache
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs gx_site logs

@@ -2,7 +2,7 @@
 
 - ``raw``: the raw-layer contract (exact columns, PII masked, keys, volume) of every
   table ``warehouse extract`` lands; ERROR severity.
-- ``marts``: the business rules of ``shared/METRICS.md`` (ERROR) and the marts'
+- ``marts``: the business rules of ``docs/metrics.md`` (ERROR) and the marts'
   distributions (WARN).
 - ``validation``: runs one suite in the warehouse (each expectation an aggregate of one
   DuckDB query; GX's SQL datasource does not work on DuckDB) and keeps the Great

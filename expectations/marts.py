@@ -1,4 +1,4 @@
-"""Mart suites: the business rules of ``shared/METRICS.md`` and the marts' distributions.
+"""Mart suites: the business rules of ``docs/metrics.md`` and the marts' distributions.
 
 Rules (ERROR, they gate everything downstream of the mart):
 
@@ -237,7 +237,7 @@ def mart_suites(mart: str) -> list[Suite]:
             name=f"marts.{mart}.rules",
             table=mart,
             severity=Severity.ERROR,
-            description=f"{mart} obeys the business rules of METRICS.md.",
+            description=f"{mart} obeys the business rules of docs/metrics.md.",
             build=_with_common(specific),
             query=query or "select * from {relation}",
         )

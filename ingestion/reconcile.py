@@ -24,26 +24,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion import ledger
-from ingestion.drift import BOOKKEEPING
-from ingestion.pipeline import (
+from ingestion.context import (
     DATASET,
     DLT_CONFIG,
     ExtractContext,
     ExtractError,
     TablePlan,
     TableReport,
+    landed_columns,
+)
+from ingestion.drift import BOOKKEEPING
+from ingestion.reading import (
     _column_hints,
     _hand_over,
     _prepare,
     _raw_tables,
-    landed_columns,
     load_with_retries,
     make_plan,
     raw_names,
-    redact,
     root_cause,
     row_hash,
 )
+from ingestion.settings import redact
 from ingestion.source_reader import ReadStats, SourceError, snake_case
 from ingestion.specs import TableSpec
 

@@ -56,7 +56,7 @@ class TableSpec:
     local_columns: tuple[str, ...] = ()
     # Integer columns that hold booleans where the source engine has no TINYINT(1) (SQLite).
     booleans: tuple[str, ...] = ()
-    # The cursor is not bumped on every change (SOURCE.md: enrollments): reconcile compares
+    # The cursor is not bumped on every change (docs/source.md: enrollments): reconcile compares
     # a hash of every row with raw, not only the keys.
     stale_cursor: bool = False
 
@@ -153,7 +153,7 @@ CLEARED_COLUMNS: dict[str, frozenset[str]] = {}
 
 @cache
 def contract_columns(table: str) -> frozenset[str]:
-    """The columns the contract (``shared/SOURCE.md``, as the platform schema) classifies for a
+    """The columns the contract (``docs/source.md``, as the platform schema) classifies for a
     spec'd table: a PII rule, a SECRET or plain data. Empty for any other table."""
     from ingestion.generator.schema import metadata
 

@@ -32,8 +32,8 @@ from orchestration.build_state import (
     read_facts,
     relation_identities,
 )
-from orchestration.serving.catalog import is_served_name
-from orchestration.serving.checks import CheckSummary
+from serving.catalog import is_served_name
+from serving.checks import CheckSummary
 
 VERDICTS = f"{STATE_SCHEMA}.check_verdicts"
 _DDL = f"""

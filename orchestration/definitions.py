@@ -15,7 +15,7 @@ from orchestration.config import OrchestrationSettings
 from orchestration.defs import automation, ingestion, quality, serving, transform
 from orchestration.defs.quality import RAW_SUITE, RECONCILIATION
 from orchestration.keys import raw_key
-from orchestration.serving.settings import ServingSettings
+from serving.settings import ServingSettings
 
 
 def required_checks(definitions: Iterable[dg.Definitions]) -> list[str]:

@@ -2,7 +2,7 @@
 
 The tables are the extractor's table specs (``ingestion.specs``); their columns come
 from the platform schema (``ingestion.generator.schema``, the contract of
-``shared/SOURCE.md``), so Dagster can describe and observe the source without a
+``docs/source.md``), so Dagster can describe and observe the source without a
 database connection. The cursor is the spec's (the primary key for tables re-read
 whole); the money column is the one whose sum the reconciliation check compares.
 """

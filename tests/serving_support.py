@@ -1,6 +1,6 @@
 """Synthetic warehouses for the serving tests: real DuckDB tables shaped like the marts.
 
-Shapes follow /work/shared/METRICS.md. Values are generated in plain Python from a seed,
+Shapes follow docs/metrics.md. Values are generated in plain Python from a seed,
 so tests can compute expected numbers from the same rows without the code under test.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.serving.checks import CheckSummary
+from serving.checks import CheckSummary
 
 TENANTS = {1: "America/New_York", 2: "Europe/Berlin"}
 MONTHS = [date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(3, 23)]  # 2025-03..2026-10

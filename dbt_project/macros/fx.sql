@@ -1,4 +1,4 @@
-{#- Reporting-currency conversion (METRICS.md): an amount converts at the daily rate of its
+{#- Reporting-currency conversion (docs/metrics.md): an amount converts at the daily rate of its
     transaction's UTC date (seed fx_rates_daily) and rounds half-up to the cent per row. -#}
 
 {#- A left join of the daily rate of `currency` on the UTC date of `utc_timestamp`, as `alias`

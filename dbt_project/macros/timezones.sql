@@ -27,7 +27,7 @@
     timezone({{ tz }}, timezone('UTC', {{ column }}))
 {%- endmacro %}
 
-{#- SOURCE.md: LOCAL columns hold America/New_York wall time. -#}
+{#- docs/source.md: LOCAL columns hold America/New_York wall time. -#}
 {% macro new_york_to_utc(column) -%}
     {{ wall_time_to_utc(column, "'America/New_York'") }}
 {%- endmacro %}

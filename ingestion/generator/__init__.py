@@ -1,6 +1,6 @@
 """The platform generator: the golden source database, defects included.
 
-``generate`` builds every table of ``shared/SOURCE.md`` deterministically into a
+``generate`` builds every table of ``docs/source.md`` deterministically into a
 MySQL/MariaDB server or a SQLite file and writes a JSON manifest of what it
 planted beside the data; ``mutate`` (``ingestion.generator.mutate``) simulates the
 platform running on. Nothing here reads the warehouse.

@@ -37,7 +37,7 @@ def new_york_wall_seconds(seconds: np.ndarray) -> np.ndarray:
     """UTC epoch seconds -> the epoch seconds of the same instant's New York wall time.
 
     The result is what a server on America/New_York writes into a DATETIME column
-    without an offset (SOURCE.md: LOCAL columns). -1 stays -1.
+    without an offset (docs/source.md: LOCAL columns). -1 stays -1.
     """
     seconds = np.asarray(seconds, dtype=np.int64)
     valid = seconds >= 0

@@ -6,7 +6,7 @@ timestamp in the database and, at the chosen volume (share of each table's rows)
 - inserts users, enrollments, payments (with refunds), community posts, service
   orders and activity logs;
 - updates rows the way the product does, bumping ``updated_at`` - except enrollment
-  progress, which the product changes without bumping it (SOURCE.md: stale cursor);
+  progress, which the product changes without bumping it (docs/source.md: stale cursor);
 - soft-deletes users (``deleted_at``) and hard-deletes enrollments, failed payments
   and community posts (the rows vanish); with ``--rate revenue_hard_delete=R`` also a share
   R of the revenue payments, their refunds left behind.
@@ -264,7 +264,7 @@ class Mutation:
                 }
             ),
         )
-        # Progress moves on without touching updated_at: the stale cursor of SOURCE.md.
+        # Progress moves on without touching updated_at: the stale cursor of docs/source.md.
         active = self._ids(
             f"select id from enrollments where status = 'active' and id < {first_id} order by id"
         )

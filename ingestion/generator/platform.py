@@ -1,4 +1,4 @@
-"""The deterministic platform generator: every table of SOURCE.md, defects included.
+"""The deterministic platform generator: every table of docs/source.md, defects included.
 
 ``PlatformGenerator(seed, scale, rates).tables()`` yields ``(table, DataFrame)``
 chunks in load order. Every value is already the text the source database stores
@@ -287,7 +287,7 @@ ACTIVITY_CHUNK_ROWS = 500_000
 
 @dataclass(frozen=True)
 class DefectRates:
-    """Share of eligible rows that carry each planted defect (SOURCE.md 'Planted defects')."""
+    """Share of eligible rows that carry each planted defect (docs/source.md, 'Defects')."""
 
     malformed_json: float = 0.03
     null_currency: float = 0.05
@@ -374,7 +374,7 @@ def person_names(
 
 
 def personal_details(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """The plaintext PII columns of ``users`` besides name and email (SOURCE.md: PII)."""
+    """The plaintext PII columns of ``users`` besides name and email (docs/source.md: PII)."""
 
     def digits(k: int) -> np.ndarray:
         return rng.integers(10 ** (k - 1), 10**k, n).astype(str)

@@ -1,10 +1,10 @@
-"""The platform's transactional schema, exactly as ``shared/SOURCE.md`` names it.
+"""The platform's transactional schema, exactly as ``docs/source.md`` names it.
 
 One SQLAlchemy ``MetaData`` renders real DDL on both targets: InnoDB tables with
 DATETIME, DECIMAL, TEXT and TINYINT(1) columns on MySQL/MariaDB, and the same
 tables on SQLite (the embedded demo source). The camelCase columns are kept on
 purpose. Foreign keys exist only where the audited database has them; every
-relationship that SOURCE.md lists with orphans has none.
+relationship that docs/source.md lists with orphans has none.
 """
 
 from __future__ import annotations
@@ -402,7 +402,7 @@ data_partitions = _table(
 
 TABLE_NAMES: tuple[str, ...] = tuple(metadata.tables)
 
-# Columns holding New York wall time instead of UTC (SOURCE.md: LOCAL).
+# Columns holding New York wall time instead of UTC (docs/source.md: LOCAL).
 LOCAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "users": ("twoFactorLastVerifiedAt",),
     "payments": ("created_at",),

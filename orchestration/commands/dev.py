@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli import SourceOption, WarehouseOption, app, console
+from orchestration.commands.common import SourceOption, WarehouseOption, console
 
 
-@app.command()
 def dev(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,

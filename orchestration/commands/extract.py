@@ -9,7 +9,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console, fail
+from orchestration.commands.common import (
+    SourceOption,
+    WarehouseOption,
+    build_settings,
+    console,
+    fail,
+)
 
 
 class TerminalProgress:
@@ -35,7 +41,6 @@ class TerminalProgress:
             self.progress.update(task, completed=report.rows_read, total=report.rows_read or 1)  # type: ignore[attr-defined,arg-type]
 
 
-@app.command()
 def extract(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,

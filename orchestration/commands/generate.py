@@ -9,10 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console, fail
+from orchestration.commands.common import (
+    SourceOption,
+    WarehouseOption,
+    build_settings,
+    console,
+    fail,
+)
 
 
-@app.command()
 def generate(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,

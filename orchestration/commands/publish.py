@@ -8,7 +8,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console, fail
+from orchestration.commands.common import (
+    SourceOption,
+    WarehouseOption,
+    build_settings,
+    console,
+    fail,
+)
 
 # Options shared by `publish` and `report`: both read the served version and the check results.
 ServingOption = Annotated[
@@ -23,7 +29,7 @@ ServingOption = Annotated[
 
 def serving_settings(serving: Path | None, pg_url: str | None, keep: int | None):
     """ServingSettings from flags, falling back to WAREHOUSE_* environment variables."""
-    from orchestration.serving.settings import ServingSettings
+    from serving.settings import ServingSettings
 
     overrides: dict[str, Any] = {}
     if serving:
@@ -35,7 +41,6 @@ def serving_settings(serving: Path | None, pg_url: str | None, keep: int | None)
     return ServingSettings(**overrides)
 
 
-@app.command()
 def publish(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
@@ -61,9 +66,9 @@ def publish(
     is now (write-audit-publish); otherwise say why, in one line, and publish nothing."""
     from orchestration.config import OrchestrationSettings
     from orchestration.definitions import publication_gate
-    from orchestration.serving.checks import PublishBlocked
-    from orchestration.serving.publish import AuditFailed, publish_warehouse, served_state
-    from orchestration.serving.publish import rollback as run_rollback
+    from serving.checks import PublishBlocked
+    from serving.publish import AuditFailed, publish_warehouse, served_state
+    from serving.publish import rollback as run_rollback
 
     settings = build_settings(source, warehouse)  # publishing reads the warehouse, never the source
     serving_conf = serving_settings(serving, pg_url, keep)
@@ -125,8 +130,8 @@ def print_publish(result) -> None:
 
 def print_versions(settings) -> None:
     """The kept versions, oldest first, marking the one the serving file holds."""
-    from orchestration.serving.publish import current_version
-    from orchestration.serving.publish import list_versions as kept_versions
+    from serving.publish import current_version
+    from serving.publish import list_versions as kept_versions
 
     current = current_version(settings)
     versions = kept_versions(settings)

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestration.cli import SourceOption, WarehouseOption, app, console, fail
+from orchestration.commands.common import SourceOption, WarehouseOption, console, fail
 from orchestration.commands.publish import ServingOption
 
 
-@app.command()
 def report(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
@@ -36,11 +35,11 @@ def report(
     ] = False,
 ) -> None:
     """Render the self-contained HTML leadership report (KPIs, LTV, instructors, liquidity, quality)."""
-    from orchestration.serving.checks import CheckSummary, PublishBlocked
-    from orchestration.serving.publish import served_check_summary
-    from orchestration.serving.report.mail import send_report
-    from orchestration.serving.report.render import build_report
-    from orchestration.serving.settings import ServingSettings
+    from serving.checks import CheckSummary, PublishBlocked
+    from serving.publish import served_check_summary
+    from serving.report.mail import send_report
+    from serving.report.render import build_report
+    from serving.settings import ServingSettings
 
     del source, warehouse  # accepted like every stage's; the report reads only the serving file
     overrides: dict[str, Any] = {}

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from ingestion.settings import redacted_url
-from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console
+from orchestration.commands.common import SourceOption, WarehouseOption, build_settings, console
 from orchestration.commands.generate import print_generation
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from orchestration.runner import RunSummary
 
 
-@app.command()
 def run(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
@@ -129,9 +128,9 @@ def todays_report(instance: dg.DagsterInstance, settings) -> Path | None:
     from datetime import UTC, datetime
 
     from orchestration.defs.serving import REPORT_KEY
-    from orchestration.serving.publish import served_state
-    from orchestration.serving.report.render import report_path
-    from orchestration.serving.settings import ServingSettings
+    from serving.publish import served_state
+    from serving.report.render import report_path
+    from serving.settings import ServingSettings
 
     serving = ServingSettings(data_dir=settings.data_dir)
     event = instance.get_latest_materialization_event(REPORT_KEY)

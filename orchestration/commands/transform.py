@@ -11,10 +11,15 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli import SourceOption, WarehouseOption, app, build_settings, console, fail
+from orchestration.commands.common import (
+    SourceOption,
+    WarehouseOption,
+    build_settings,
+    console,
+    fail,
+)
 
 
-@app.command()
 def transform(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,

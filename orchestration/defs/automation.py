@@ -52,8 +52,8 @@ from orchestration.config import (
 )
 from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
 from orchestration.defs.transform import dbt_project, plan_incremental_build
-from orchestration.serving.publish import served_state
-from orchestration.serving.settings import ServingSettings
+from serving.publish import served_state
+from serving.settings import ServingSettings
 
 WRITER_TAGS = {WRITER_TAG: "true"}
 

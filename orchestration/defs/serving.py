@@ -25,9 +25,9 @@ from dagster import AssetExecutionContext
 from ingestion.settings import WarehouseSettings
 from orchestration.check_ledger import gate
 from orchestration.config import RECHECK_TAG, WRITER_POOL
-from orchestration.serving.checks import PublishBlocked
-from orchestration.serving.publish import AuditFailed, served_check_summary, served_state
-from orchestration.serving.settings import ServingSettings
+from serving.checks import PublishBlocked
+from serving.publish import AuditFailed, served_check_summary, served_state
+from serving.settings import ServingSettings
 
 SERVING_GROUP = "serving"
 PUBLISH_KEY = dg.AssetKey([SERVING_GROUP, "publish"])
@@ -79,7 +79,7 @@ def publish_asset(
                     "checks_failed": summary.failed,
                 }
             )
-        from orchestration.serving.steps import publish_step
+        from serving.steps import publish_step
 
         try:
             result = publish_step(warehouse.warehouse_path, summary, serving)
@@ -123,7 +123,7 @@ def report(
 ) -> dg.MaterializeResult:
     """Render the dated report from the served version (stamped with its check counts) and
     email it when SMTP is configured."""
-    from orchestration.serving.steps import report_step
+    from serving.steps import report_step
 
     try:
         checks = served_check_summary(serving)

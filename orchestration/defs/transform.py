@@ -658,7 +658,7 @@ def staging_relations(project: DbtProject) -> dict[str, ModelRelation]:
 
 def served_model_keys(project: DbtProject) -> list[dg.AssetKey]:
     """The asset keys of every model the serving stage publishes (marts, dims, facts)."""
-    from orchestration.serving.catalog import is_served_name
+    from serving.catalog import is_served_name
 
     manifest = json.loads(project.manifest_path.read_text())
     t = translator()

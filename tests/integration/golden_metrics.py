@@ -1,9 +1,9 @@
-"""An independent computation of every METRICS.md metric, in pandas, over the source database.
+"""An independent computation of every docs/metrics.md metric, in pandas, over the source database.
 
-It reads the generator's SQLite file directly (never raw or staging) and follows METRICS.md
+It reads the generator's SQLite file directly (never raw or staging) and follows docs/metrics.md
 literally; test_golden_metrics.py compares it with the dbt marts to the cent. The only thing
 shared with the dbt project is the shipped FX reference table (seeds/fx_rates_daily.csv),
-which METRICS.md names as an input.
+which docs/metrics.md names as an input.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def new_york_to_utc(series: pd.Series) -> pd.Series:
 
 
 class Golden:
-    """Every mart of METRICS.md, recomputed from the source, as of ``as_of`` (default: the
+    """Every mart of docs/metrics.md, recomputed from the source, as of ``as_of`` (default: the
     latest source timestamp, as the warehouse defaults)."""
 
     def __init__(self, src: Source, as_of: pd.Timestamp | None = None) -> None:

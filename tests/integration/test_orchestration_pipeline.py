@@ -31,8 +31,8 @@ from orchestration.defs.quality import (
 )
 from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY
 from orchestration.runner import run_hourly, run_job, summarize
-from orchestration.serving.publish import current_version, list_versions
-from orchestration.serving.settings import ServingSettings
+from serving.publish import current_version, list_versions
+from serving.settings import ServingSettings
 from tests.orchestration_support import (
     XDIST_GROUP,
     dbt_target_dir,

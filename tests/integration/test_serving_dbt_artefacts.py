@@ -13,8 +13,8 @@ from pathlib import Path
 import lkml
 import pytest
 
-from orchestration.serving.exposures import REPORT_MARTS, write_exposures
-from orchestration.serving.lookml import write_views
+from serving.exposures import REPORT_MARTS, write_exposures
+from serving.lookml import write_views
 
 pytestmark = [pytest.mark.slow]
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"

@@ -15,9 +15,9 @@ import duckdb
 import psycopg
 import pytest
 
-from orchestration.serving.postgres import tenant_role_name
-from orchestration.serving.publish import current_version, publish_warehouse
-from orchestration.serving.settings import ServingSettings
+from serving.postgres import tenant_role_name
+from serving.publish import current_version, publish_warehouse
+from serving.settings import ServingSettings
 from tests.serving_support import (
     build_warehouse,
     mart_rows,
@@ -137,10 +137,10 @@ def test_bi_role_is_read_only_and_owns_nothing(pg):
 KILLED_PUBLISH = textwrap.dedent(
     """
     import pathlib, sys, time
-    from orchestration.serving import postgres
-    from orchestration.serving.checks import CheckSummary
-    from orchestration.serving.publish import publish_warehouse
-    from orchestration.serving.settings import ServingSettings
+    from serving import postgres
+    from serving.checks import CheckSummary
+    from serving.publish import publish_warehouse
+    from serving.settings import ServingSettings
 
     data_dir, url, bi, prefix, warehouse, marker = sys.argv[1:]
     original = postgres.copy_table

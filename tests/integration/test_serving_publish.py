@@ -9,15 +9,15 @@ import duckdb
 import lkml
 import pytest
 
-from orchestration.serving.checks import CheckSummary, PublishBlocked
-from orchestration.serving.publish import (
+from serving.checks import CheckSummary, PublishBlocked
+from serving.publish import (
     AuditFailed,
     current_version,
     list_versions,
     publish_warehouse,
     rollback,
 )
-from orchestration.serving.settings import ServingSettings
+from serving.settings import ServingSettings
 from tests.serving_support import build_warehouse, mart_rows, passing_checks, write_manifest
 
 pytestmark = pytest.mark.xdist_group("serving_publish")

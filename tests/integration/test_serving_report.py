@@ -10,12 +10,12 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 
-from orchestration.serving.checks import CheckSummary
-from orchestration.serving.publish import publish_warehouse
-from orchestration.serving.report.data import load_report_data
-from orchestration.serving.report.mail import send_report
-from orchestration.serving.report.render import build_report
-from orchestration.serving.settings import ServingSettings
+from serving.checks import CheckSummary
+from serving.publish import publish_warehouse
+from serving.report.data import load_report_data
+from serving.report.mail import send_report
+from serving.report.render import build_report
+from serving.settings import ServingSettings
 from tests.serving_support import (
     LocalSmtpServer,
     build_warehouse,
@@ -207,7 +207,7 @@ def test_cli_report_with_email(published, tmp_path):
 def test_dagster_steps_publish_then_report(tmp_path):
     import json
 
-    from orchestration.serving.steps import publish_step, report_step
+    from serving.steps import publish_step, report_step
 
     warehouse = build_warehouse(tmp_path / "wh.duckdb", mart_rows(seed=8))
     write_manifest(tmp_path / "target" / "manifest.json", warehouse)

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestration.serving.publish import publish_warehouse
-from orchestration.serving.report.render import build_report
-from orchestration.serving.settings import ServingSettings
+from serving.publish import publish_warehouse
+from serving.report.render import build_report
+from serving.settings import ServingSettings
 from tests.serving_support import (
     build_warehouse,
     mart_rows,

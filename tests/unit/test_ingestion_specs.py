@@ -19,7 +19,7 @@ from ingestion.source_reader import SourceColumn, classify
 from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS, PiiTreatment
 from ingestion.specs import SOURCE_TIMEZONE as SPEC_TZ
 
-# SOURCE.md's sensitive columns, written out here rather than read from the specs.
+# docs/source.md's sensitive columns, written out here rather than read from the specs.
 PII_COLUMNS = {
     "users": {
         "email",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from orchestration.serving.catalog import discover_served_tables
-from orchestration.serving.postgres import pg_type, tenant_role_name
+from serving.catalog import discover_served_tables
+from serving.postgres import pg_type, tenant_role_name
 from tests.serving_support import build_warehouse, mart_rows, write_manifest
 
 

@@ -1,5 +1,5 @@
 """LookML views and dbt exposures generated from the manifest: they parse, cover every served
-model, and their measures compute METRICS.md's numbers (checked against plain Python)."""
+model, and their measures compute docs/metrics.md's numbers (checked against plain Python)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import lkml
 import pytest
 import yaml
 
-from orchestration.serving.exposures import REPORT_MARTS, write_exposures
-from orchestration.serving.lookml import write_views
+from serving.exposures import REPORT_MARTS, write_exposures
+from serving.lookml import write_views
 from tests.serving_support import build_warehouse, mart_rows, write_manifest
 
 

@@ -42,7 +42,7 @@ renamed as (
         coalesce(source.currency, tenants.default_currency) as currency_code,
         source.currency is null as is_currency_defaulted,
         lower(trim(source.processor)) as processor,
-        -- METRICS.md: a missing fee is estimated as 2.9% + 0.30 in the payment currency.
+        -- docs/metrics.md: a missing fee is estimated as 2.9% + 0.30 in the payment currency.
         coalesce(source.processor_fee, round(source.amount * 0.029 + 0.30, 2)) as processor_fee,
         source.processor_fee is null as is_processor_fee_estimated,
         source.status as source_status,

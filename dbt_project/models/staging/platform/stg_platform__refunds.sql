@@ -23,7 +23,7 @@ renamed as (
         source._source_deleted_at is not null as is_source_deleted,
         source._dlt_load_id as load_id,
         case
-            -- METRICS.md: refunds whose payment is missing are excluded from revenue; a payment
+            -- docs/metrics.md: refunds whose payment is missing are excluded from revenue; a payment
             -- hard-deleted in the source (raw keeps it, marked) is missing too.
             when payments.payment_id is null or payments.is_source_deleted then 'orphan'
             when payments.quarantine_reason is not null then 'parent_quarantined'

@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 
 SERVED_PREFIXES = ("mart_", "dim_", "fct_")
+#: The table of each published version that says what it holds (version, data as-of, checks).
+METADATA_TABLE = "_publish_metadata"
 
 
 @dataclass(frozen=True)

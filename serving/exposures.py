@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]
 
-from orchestration.serving.lookml import load_models
+from serving.lookml import load_models
 
 REPORT_MARTS = (
     "mart_learner_ltv",
@@ -81,6 +81,6 @@ def build_exposures(manifest_path: Path) -> dict:
 def write_exposures(manifest_path: Path, out_path: Path) -> Path:
     """Write the exposures YAML and return its path."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    header = "# Generated from dbt's manifest by orchestration/serving/exposures.py: do not edit.\n"
+    header = "# Generated from dbt's manifest by serving/exposures.py: do not edit.\n"
     out_path.write_text(header + yaml.safe_dump(build_exposures(manifest_path), sort_keys=False))
     return out_path

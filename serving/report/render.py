@@ -10,9 +10,9 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from orchestration.serving.checks import CheckSummary
-from orchestration.serving.report import charts
-from orchestration.serving.report.data import Kpi, ReportData, load_report_data
+from serving.checks import CheckSummary
+from serving.report import charts
+from serving.report.data import Kpi, ReportData, load_report_data
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Dimensions come from the model's columns (types from the contract's ``data_type``, or
 from the serving file when a column has none); descriptions from the dbt docs. Measures
-follow METRICS.md: money columns sum, ratios are re-aggregated as Σ numerator / Σ
+follow docs/metrics.md: money columns sum, ratios are re-aggregated as Σ numerator / Σ
 denominator (never an average of ratios), cohort LTV averages and medians use mature
 learners only, take rate = Σ platform revenue / Σ gross sales.
 
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import lkml
 
-from orchestration.serving.catalog import is_served_name
+from serving.catalog import is_served_name
 
 NUMBER_TYPES = ("int", "decimal", "numeric", "double", "float", "real", "bigint", "hugeint")
 TIME_FRAMES = ["raw", "time", "date", "week", "month", "quarter", "year"]
 DATE_FRAMES = ["raw", "date", "week", "month", "quarter", "year"]
 
-# ratio -> (numerator, denominator): METRICS.md's definitions under likely column names
+# ratio -> (numerator, denominator): docs/metrics.md's definitions under likely column names
 KNOWN_RATIOS: dict[str, tuple[str, str]] = {
     "take_rate": ("platform_revenue_usd", "gross_sales_usd"),
     "sell_through_30d_rate": ("sell_through_30d_numerator", "sell_through_30d_denominator"),
@@ -160,7 +160,7 @@ def _measures(model: ModelColumns) -> list[dict]:
             {
                 "name": name,
                 "type": "number",
-                "description": f"Σ {numerator} / Σ {denominator} (a ratio of sums, as METRICS.md defines it).",
+                "description": f"Σ {numerator} / Σ {denominator} (a ratio of sums, as docs/metrics.md defines it).",
                 "sql": f"sum(${{TABLE}}.{numerator}) * 1.0 / nullif(sum(${{TABLE}}.{denominator}), 0)",
                 "value_format_name": "percent_2"
                 if "rate" in name or "share" in name
@@ -268,7 +268,7 @@ def render_view(model: ModelColumns, schema: str) -> str:
     view.update({k: v for k, v in dimensions.items() if v})
     view["measures"] = measures
     description = "\n".join(f"# {line}".rstrip() for line in model.description.splitlines())
-    header = "# Generated from dbt's manifest by orchestration/serving/lookml.py: do not edit.\n"
+    header = "# Generated from dbt's manifest by serving/lookml.py: do not edit.\n"
     header += f"{description}\n" if description else ""
     return header + (lkml.dump({"views": [view]}) or "")
 

@@ -2,7 +2,7 @@
 
 Reads the serving file (what BI tools see), never the working warehouse, so the report
 always matches a published, checked version. Ratios are recomputed as Σ numerator /
-Σ denominator over the tenants and instructors they cover, as METRICS.md defines them.
+Σ denominator over the tenants and instructors they cover, as docs/metrics.md defines them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import smtplib
 from email.message import EmailMessage
 from pathlib import Path
 
-from orchestration.serving.settings import ServingSettings
+from serving.settings import ServingSettings
 
 
 def build_message(report: Path, stamp: str, sender: str, recipients: list[str]) -> EmailMessage:

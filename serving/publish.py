@@ -23,11 +23,12 @@ from typing import Any
 
 import duckdb
 
-from orchestration.serving.catalog import ServedTable, discover_served_tables
-from orchestration.serving.checks import CheckSummary, PublishBlocked
-from orchestration.serving.settings import ServingSettings
-
-METADATA_TABLE = "_publish_metadata"
+from serving.catalog import METADATA_TABLE, ServedTable, discover_served_tables
+from serving.checks import CheckSummary, PublishBlocked
+from serving.exposures import write_exposures
+from serving.lookml import serving_column_types, write_views
+from serving.postgres import publish_version
+from serving.settings import ServingSettings
 
 
 def _first(row: tuple | None) -> Any:
@@ -389,8 +390,6 @@ def publish_warehouse(
             candidate.unlink(missing_ok=True)
         postgres = None
         if settings.pg_url:
-            from orchestration.serving.postgres import publish_version
-
             try:
                 with _timed(timings, "postgres_copy_audit_swap"):
                     postgres = publish_version(settings, final, version, pg_timings=timings)
@@ -416,9 +415,6 @@ def write_bi_artefacts(settings: ServingSettings, manifest_path: Path) -> list[P
     Written to ``<serving dir>/bi/``: ``lookml/<model>.view.lkml`` (types fall back to the
     serving file's) and ``dbt_exposures.yml`` (for the dbt project to commit).
     """
-    from orchestration.serving.exposures import write_exposures
-    from orchestration.serving.lookml import serving_column_types, write_views
-
     out = settings.resolved_serving_path.parent / "bi"
     types = serving_column_types(settings.resolved_serving_path, settings.serving_schema)
     views = write_views(manifest_path, out / "lookml", settings.serving_schema, types)
@@ -443,7 +439,7 @@ def rollback(settings: ServingSettings) -> PublishResult:
         previous = versions[index - 1]
         postgres = None
         if settings.pg_url:
-            from orchestration.serving.postgres import publish_version
+            from serving.postgres import publish_version
 
             with _timed(timings, "postgres_copy_audit_swap"):
                 postgres = publish_version(settings, previous, previous.stem, pg_timings=timings)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestration.serving.checks import CheckSummary
-from orchestration.serving.settings import ServingSettings
+from serving.checks import CheckSummary
+from serving.settings import ServingSettings
 
 
 def publish_step(
     warehouse_path: Path, checks: CheckSummary, settings: ServingSettings | None = None
 ) -> dict:
     """Write-audit-publish the served tables, stamped with the gate's ``checks``."""
-    from orchestration.serving.publish import publish_warehouse
+    from serving.publish import publish_warehouse
 
     settings = settings or ServingSettings()
     result = publish_warehouse(warehouse_path, settings, checks)
@@ -39,7 +39,7 @@ def publish_step(
 
 def rollback_step(settings: ServingSettings | None = None) -> dict:
     """Serve the previous published version again (file and PostgreSQL)."""
-    from orchestration.serving.publish import rollback
+    from serving.publish import rollback
 
     result = rollback(settings or ServingSettings())
     return {"version": result.version, "rolled_back_from": result.rolled_back_from}
@@ -53,9 +53,9 @@ def report_step(
 ) -> dict:
     """Render the dated leadership report, stamped with ``checks`` (default: the served
     version's); email it when ``email`` (default: SMTP configured)."""
-    from orchestration.serving.publish import served_check_summary
-    from orchestration.serving.report.mail import send_report
-    from orchestration.serving.report.render import build_report
+    from serving.publish import served_check_summary
+    from serving.report.mail import send_report
+    from serving.report.render import build_report
 
     settings = settings or ServingSettings()
     checks = checks or served_check_summary(settings)

@@ -25,8 +25,8 @@ import duckdb
 import psycopg
 from psycopg import sql
 
-from orchestration.serving.publish import METADATA_TABLE
-from orchestration.serving.settings import ServingSettings
+from serving.catalog import METADATA_TABLE
+from serving.settings import ServingSettings
 
 COPY_CHUNK = 1 << 20
 
