@@ -36,8 +36,8 @@ import duckdb
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ingestion.generator import DefectRates, generate
-from ingestion.generator.mutate import mutate_source
+from generator import DefectRates, generate
+from generator.mutate import mutate_source
 from ingestion.pipeline import run_extract
 from ingestion.settings import WarehouseSettings
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from ingestion.generator import DefectRates, generate
-from ingestion.generator.platform import PlatformGenerator
-from ingestion.generator.target import Target
+from generator import DefectRates, generate
+from generator.platform import PlatformGenerator
+from generator.target import Target
 
 TARGET_SECONDS = 180.0
 BASELINE_ROWS = 30_000

@@ -19,17 +19,20 @@ from functools import cache
 from typing import Any
 
 from expectations.validation import Severity, Suite, SuiteInputs
+from ingestion.specs import TABLE_SPECS, PiiTreatment
 
-#: Source column -> the column it lands as (masked PII).
+#: Source column -> the column it lands as (masked PII), from the table specs.
 RENAMED = {
-    "users": {"email": "email_hash", "date_of_birth": "birth_year", "postal_code": "postal_prefix"},
+    name: {column: rule.landed_as for column, rule in spec.pii.items() if rule.landed_as}
+    for name, spec in TABLE_SPECS.items()
+    if any(rule.landed_as for rule in spec.pii.values())
 }
-#: Source columns that never land (dropped PII and SECRET columns).
+#: Source columns that never land (dropped PII and SECRET columns), from the table specs.
 DROPPED = {
-    "users": {"full_name", "phone", "ssn", "government_id", "address_line1"},
-    "instructor_profiles": {"tax_id", "bank_account_number"},
-    "integrations": {"api_key"},
-    "webhooks": {"secret"},
+    name: {c for c, rule in spec.pii.items() if rule.treatment is PiiTreatment.DROP}
+    | set(spec.secret)
+    for name, spec in TABLE_SPECS.items()
+    if spec.secret or any(rule.treatment is PiiTreatment.DROP for rule in spec.pii.values())
 }
 #: Bookkeeping columns every raw table carries.
 BOOKKEEPING = ("_dlt_load_id", "_source_deleted_at")

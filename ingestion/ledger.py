@@ -116,7 +116,7 @@ def write_log(
                 f"delete from {dataset}.{EXTRACT_LOG} l using extract_log_rows r "
                 "where l.load_id = r.load_id and l.table_name = r.table_name"
             )
-        # One insert from Arrow: DuckDB's executemany costs ~10 ms a row.
+        # One insert from Arrow: DuckDB's executemany pays its overhead on every row.
         conn.execute(f"insert into {dataset}.{EXTRACT_LOG} by name select * from extract_log_rows")
         conn.unregister("extract_log_rows")
 

@@ -190,7 +190,7 @@ def run_extract(
     planned = plan_tables(reader, tables, include_views)
     specified, unspecified = planned.specified, planned.unspecified
     ctx.pii_key  # noqa: B018 - fail before any work when a real source has no key
-    # The probe queries the source while DuckDB and dlt's pipeline open (~50 ms each).
+    # The probe queries the source while DuckDB and dlt's pipeline open.
     prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-probe")
     probing = prober.submit(_probe, ctx, specified)
     prober.shutdown(wait=False)

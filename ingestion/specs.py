@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
 from typing import Literal
 
 WriteDisposition = Literal["merge", "append"]
@@ -59,6 +58,10 @@ class TableSpec:
     # The cursor is not bumped on every change (docs/source.md: enrollments): reconcile compares
     # a hash of every row with raw, not only the keys.
     stale_cursor: bool = False
+    # The source's columns the warehouse relies on, by source name, in the source's order.
+    columns: tuple[str, ...] = ()
+    # The money column whose sum the reconciliation compares with raw's (None: no money).
+    money: str | None = None
 
     @property
     def never_selected(self) -> frozenset[str]:
@@ -87,15 +90,27 @@ def _whole(name: str, **kwargs: object) -> TableSpec:
     return TableSpec(name=name, cursor=None, write_disposition="merge", lag_seconds=0, **kwargs)  # type: ignore[arg-type]
 
 
+def _columns(names: str) -> tuple[str, ...]:
+    return tuple(names.split())
+
+
 DROP = PiiRule(PiiTreatment.DROP)
 
 TABLE_SPECS: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         # Small tables without an updated_at (or whose rows change without one) are re-read whole.
-        _whole("tenants"),
+        _whole(
+            "tenants",
+            columns=_columns("id name slug region default_currency reporting_timezone created_at"),
+        ),
         _mutable(
             "users",
+            columns=_columns(
+                "id tenant_id email full_name role country_code phone date_of_birth ssn "
+                "government_id address_line1 postal_code marketing_consent created_at "
+                "updated_at deleted_at twoFactorLastVerifiedAt legacyImportedAt"
+            ),
             pii={
                 "email": PiiRule(PiiTreatment.HASH, "email_hash"),
                 "full_name": DROP,
@@ -109,28 +124,140 @@ TABLE_SPECS: dict[str, TableSpec] = {
             local_columns=("twoFactorLastVerifiedAt",),
             booleans=("marketing_consent",),
         ),
-        _mutable("instructor_profiles", pii={"tax_id": DROP, "bank_account_number": DROP}),
-        _mutable("courses"),
-        _mutable("enrollments", stale_cursor=True),
-        _mutable("payments", local_columns=("created_at",)),
-        _append_only("refunds"),
-        _whole("payout_batches"),  # status moves open -> completed without a timestamp
-        _mutable("payouts"),
-        _mutable("subscriptions"),
-        _mutable("ebooks"),
-        _mutable("communities"),
-        _whole("community_members"),  # left_at changes without an updated_at
-        _mutable("community_posts"),
-        _mutable("field_service_providers"),
-        _mutable("field_service_orders"),
-        _append_only("field_service_events"),
-        _append_only("activity_logs"),
-        _append_only("assessment_attempts"),
-        _whole("moderation_cases"),  # decision and decided_at change without an updated_at
-        _append_only("domain_events"),
-        _whole("learning_paths"),
-        _whole("integrations", secret=("api_key",)),
-        _whole("webhooks", secret=("secret",)),
+        _mutable(
+            "instructor_profiles",
+            columns=_columns(
+                "id user_id accountId revenue_share_pct tax_id bank_account_number "
+                "payout_currency created_at updated_at"
+            ),
+            pii={"tax_id": DROP, "bank_account_number": DROP},
+        ),
+        _mutable(
+            "courses",
+            columns=_columns(
+                "id tenant_id instructor_id title slug category level price_amount "
+                "currency status published_at created_at updated_at"
+            ),
+            money="price_amount",
+        ),
+        _mutable(
+            "enrollments",
+            columns=_columns(
+                "id tenant_id user_id course_id status acquisition_channel progress_pct "
+                "enrolled_at completed_at created_at updated_at"
+            ),
+            stale_cursor=True,
+        ),
+        _mutable(
+            "payments",
+            columns=_columns(
+                "id tenant_id user_id product_type product_id enrollment_id amount "
+                "currency processor processor_fee status created_at updated_at"
+            ),
+            money="amount",
+            local_columns=("created_at",),
+        ),
+        _append_only(
+            "refunds",
+            columns=_columns("id payment_id amount reason created_at"),
+            money="amount",
+        ),
+        # Status moves open -> completed without a timestamp.
+        _whole(
+            "payout_batches",
+            columns=_columns("id status created_at"),
+        ),
+        _mutable(
+            "payouts",
+            columns=_columns(
+                "id tenant_id instructor_id batch_id amount currency status "
+                "period_start period_end paid_at created_at updated_at"
+            ),
+            money="amount",
+        ),
+        _mutable(
+            "subscriptions",
+            columns=_columns(
+                "id tenant_id user_id plan status monthly_amount currency started_at "
+                "cancelled_at updated_at"
+            ),
+            money="monthly_amount",
+        ),
+        _mutable(
+            "ebooks",
+            columns=_columns(
+                "id tenant_id instructor_id title price_amount currency published_at "
+                "created_at updated_at"
+            ),
+            money="price_amount",
+        ),
+        _mutable(
+            "communities",
+            columns=_columns(
+                "id tenant_id owner_id name slug visibility metadata created_at "
+                "archived_at updated_at"
+            ),
+        ),
+        # left_at changes without an updated_at.
+        _whole(
+            "community_members",
+            columns=_columns("id community_id user_id role joined_at left_at"),
+        ),
+        _mutable(
+            "community_posts",
+            columns=_columns("id community_id author_id title body created_at updated_at"),
+        ),
+        _mutable(
+            "field_service_providers",
+            columns=_columns(
+                "id tenant_id user_id region service_types rating created_at updated_at"
+            ),
+        ),
+        _mutable(
+            "field_service_orders",
+            columns=_columns(
+                "id tenant_id customer_id provider_id service_type region status "
+                "quoted_amount currency metadata requested_at matched_at completed_at "
+                "cancelled_at updated_at"
+            ),
+            money="quoted_amount",
+        ),
+        _append_only(
+            "field_service_events",
+            columns=_columns("id order_id event_type payload occurred_at"),
+        ),
+        _append_only(
+            "activity_logs",
+            columns=_columns("id tenant_id user_id course_id activity_type occurred_at"),
+        ),
+        _append_only(
+            "assessment_attempts",
+            columns=_columns("id user_id course_id score max_score attempted_at"),
+        ),
+        # Decision and decided_at change without an updated_at.
+        _whole(
+            "moderation_cases",
+            columns=_columns(
+                "id tenant_id target_type target_id reason decision moderator_id "
+                "created_at decided_at"
+            ),
+        ),
+        _append_only(
+            "domain_events",
+            columns=_columns("id aggregate_type aggregate_id event_type payload occurred_at"),
+        ),
+        _whole(
+            "learning_paths",
+            columns=_columns("id tenant_id region_id title created_at"),
+        ),
+        _whole(
+            "integrations",
+            columns=_columns("id tenant_id provider api_key created_at"),
+            secret=("api_key",),
+        ),
+        _whole(
+            "webhooks", columns=_columns("id tenant_id url secret created_at"), secret=("secret",)
+        ),
     )
 }
 
@@ -151,29 +278,22 @@ def spec_for(table: str) -> TableSpec | None:
 CLEARED_COLUMNS: dict[str, frozenset[str]] = {}
 
 
-@cache
 def contract_columns(table: str) -> frozenset[str]:
-    """The columns the contract (``docs/source.md``, as the platform schema) classifies for a
-    spec'd table: a PII rule, a SECRET or plain data. Empty for any other table."""
-    from ingestion.generator.schema import metadata
-
-    if table not in TABLE_SPECS or table not in metadata.tables:
-        return frozenset()
-    return frozenset(c.name for c in metadata.tables[table].columns)
+    """The columns the source contract (the spec's ``columns``) classifies for a spec'd table:
+    a PII rule, a SECRET or plain data. Empty for any other table."""
+    spec = TABLE_SPECS.get(table)
+    return frozenset(spec.columns) if spec else frozenset()
 
 
-@cache
 def contract_integer_keys(table: str) -> frozenset[str]:
-    """The contract's integer keys of a spec'd table (``id``, ``*_id``): BIGINT in raw, even
-    where the source declares them unsigned."""
-    from sqlalchemy import Integer
-
-    from ingestion.generator.schema import metadata
-
-    if table not in TABLE_SPECS or table not in metadata.tables:
+    """The contract's integer keys of a spec'd table (``id``, ``*_id`` that are not PII or
+    SECRET: ``government_id`` is a document number): BIGINT in raw, even where the source
+    declares them unsigned."""
+    spec = TABLE_SPECS.get(table)
+    if spec is None:
         return frozenset()
     return frozenset(
-        c.name
-        for c in metadata.tables[table].columns
-        if isinstance(c.type, Integer) and (c.name == "id" or c.name.endswith("_id"))
+        c
+        for c in spec.columns
+        if (c == "id" or c.endswith("_id")) and c not in spec.pii and c not in spec.secret
     )

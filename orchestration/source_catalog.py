@@ -1,10 +1,9 @@
 """The extracted source tables as orchestration sees them: key, cursor and money column.
 
-The tables are the extractor's table specs (``ingestion.specs``); their columns come
-from the platform schema (``ingestion.generator.schema``, the contract of
-``docs/source.md``), so Dagster can describe and observe the source without a
-database connection. The cursor is the spec's (the primary key for tables re-read
-whole); the money column is the one whose sum the reconciliation check compares.
+Everything comes from the extractor's table specs (``ingestion.specs``, the source
+contract), so Dagster can describe and observe the source without a database connection.
+The cursor is the spec's (the primary key for tables re-read whole); the money column is
+the one whose sum the reconciliation check compares.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import Numeric, Table
+from ingestion.specs import TABLE_SPECS
 
 
 @dataclass(frozen=True)
@@ -30,34 +29,18 @@ class SourceTable:
         return f"raw.{self.name}"
 
 
-def _money_column(table: Table) -> str | None:
-    money = [
-        c.name
-        for c in table.columns
-        if isinstance(c.type, Numeric) and (c.type.precision, c.type.scale) == (12, 2)
-    ]
-    return money[0] if money else None
-
-
 @cache
 def source_tables() -> tuple[SourceTable, ...]:
     """Every extracted table, in the source's load order."""
-    from ingestion.generator.schema import metadata
-    from ingestion.specs import TABLE_SPECS
-
-    tables = []
-    for spec in TABLE_SPECS.values():
-        table = metadata.tables[spec.name]
-        cursor = spec.cursor or spec.primary_key
-        tables.append(
-            SourceTable(
-                name=table.name,
-                columns=tuple(c.name for c in table.columns),
-                cursor=cursor,
-                money_column=_money_column(table),
-            )
+    return tuple(
+        SourceTable(
+            name=spec.name,
+            columns=spec.columns,
+            cursor=spec.cursor or spec.primary_key,
+            money_column=spec.money,
         )
-    return tuple(tables)
+        for spec in TABLE_SPECS.values()
+    )
 
 
 def source_table(name: str) -> SourceTable:

@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 from sqlalchemy import create_engine, text
 
-from ingestion.generator import generate
-from ingestion.generator.platform import DefectRates
+from generator import generate
+from generator.platform import DefectRates
 from ingestion.settings import WarehouseSettings
 from ingestion.specs import TABLE_SPECS
 

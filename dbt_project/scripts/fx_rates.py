@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from ingestion.generator.platform import CURRENCIES, PRICE_LEVEL
+from generator.platform import CURRENCIES, PRICE_LEVEL
 
 # The generator's window is 2024-01-01..2026-06-30 UTC; users and tenants start earlier,
 # so the table covers whole years around it.

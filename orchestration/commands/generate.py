@@ -51,8 +51,8 @@ def generate(
     ] = None,
 ) -> None:
     """Build the platform's transactional database (defects included) and its manifest."""
-    from ingestion.generator import SCALES, DefectRates, TargetError, manifest_path_for
-    from ingestion.generator import generate as run_generate
+    from generator import SCALES, DefectRates, TargetError, manifest_path_for
+    from generator import generate as run_generate
 
     settings = build_settings(source, warehouse)
     url = settings.resolved_source_url
@@ -62,7 +62,7 @@ def generate(
     except ValueError as exc:
         fail(str(exc))
     if mutate:
-        from ingestion.generator.mutate import MutationError, mutate_source
+        from generator.mutate import MutationError, mutate_source
 
         if not 0 < volume <= 0.5:
             fail(f"--volume {volume} must be within (0, 0.5]")

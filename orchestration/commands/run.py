@@ -47,9 +47,9 @@ def run(
     -> publish -> report through Dagster in this process, and summarise."""
     import dagster as dg
 
-    from ingestion.generator import generate as run_generate
-    from ingestion.generator import manifest_path_for, read_manifest
-    from ingestion.generator.platform import DefectRates
+    from generator import generate as run_generate
+    from generator import manifest_path_for, read_manifest
+    from generator.platform import DefectRates
     from orchestration.config import DBT_LOG_TAG, OrchestrationSettings
     from orchestration.definitions import build_definitions
     from orchestration.defs.serving import PUBLISH_KEY, REPORT_KEY

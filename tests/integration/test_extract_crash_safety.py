@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.generator.mutate import mutate_source
+from generator.mutate import mutate_source
 from ingestion.pipeline import run_extract
 from ingestion.specs import TABLE_SPECS
 from tests.ingestion_support import (

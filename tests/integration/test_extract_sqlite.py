@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingestion.generator.mutate import mutate_source
+from generator.mutate import mutate_source
 from ingestion.pipeline import run_extract
 from ingestion.specs import EXCLUDED_TABLES, TABLE_SPECS
 from orchestration.cli import app

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from ingestion.generator import DefectRates, generate, read_manifest
-from ingestion.generator.mutate import mutate_source
+from generator import DefectRates, generate, read_manifest
+from generator.mutate import mutate_source
 
 pytestmark = pytest.mark.xdist_group("generator")
 

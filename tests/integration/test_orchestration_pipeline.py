@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ingestion.generator import DefectRates, generate, manifest_path_for
+from generator import DefectRates, generate, manifest_path_for
 from ingestion.specs import TABLE_SPECS
 from orchestration.build_state import pending_loads
 from orchestration.config import DBT_LOG_TAG, RECHECK_TAG
@@ -509,7 +509,7 @@ def test_planted_mart_failures_warn_without_blocking_and_error_blocks_downstream
 def test_reconciliation_subtracts_rows_hard_deleted_at_the_source(built) -> None:
     """Runs last: the platform runs on (inserts, updates, hard deletes), a reconcile extract
     marks the deletes, and the reconciliation checks still balance exactly."""
-    from ingestion.generator.mutate import mutate_source
+    from generator.mutate import mutate_source
     from ingestion.pipeline import run_extract
 
     defs, warehouse, _, _ = built

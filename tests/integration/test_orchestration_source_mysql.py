@@ -13,7 +13,7 @@ import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
-from ingestion.generator import DefectRates, generate
+from generator import DefectRates, generate
 from ingestion.settings import WarehouseSettings
 from orchestration.defs.ingestion import observe_source
 from orchestration.source_catalog import source_tables

@@ -6,7 +6,7 @@ import importlib.util
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from ingestion.generator.platform import CURRENCIES, WINDOW_END, WINDOW_START
+from generator.platform import CURRENCIES, WINDOW_END, WINDOW_START
 from ingestion.settings import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "dbt_project" / "scripts" / "fx_rates.py"

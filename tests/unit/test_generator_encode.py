@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingestion.generator import encode as enc
-from ingestion.generator.platform import DefectRates
+from generator import encode as enc
+from generator.platform import DefectRates
 
 
 def epoch(text: str) -> int:

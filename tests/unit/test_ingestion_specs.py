@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import types as sa
 from sqlalchemy.dialects import mysql
 
+from generator.schema import LOCAL_COLUMNS, SOURCE_TIMEZONE, TABLE_NAMES
 from ingestion.drift import LandedType, TableDriftError, detect_drift
-from ingestion.generator.schema import LOCAL_COLUMNS, SOURCE_TIMEZONE, TABLE_NAMES
 from ingestion.pii import PiiKeyError, email_hash, mask_pii, resolve_pii_key
 from ingestion.settings import WarehouseSettings
 from ingestion.source_reader import SourceColumn, classify

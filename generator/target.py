@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from ingestion.generator.encode import frame_to_tsv
-from ingestion.generator.schema import TABLE_NAMES, metadata
+from generator.encode import frame_to_tsv
+from generator.schema import TABLE_NAMES, metadata
 
 
 class TargetError(RuntimeError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from ingestion.generator import encode as enc
+from generator import encode as enc
 
 WINDOW_START = int(np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64))
 WINDOW_END = int(np.datetime64("2026-06-30T23:59:59", "s").astype(np.int64))

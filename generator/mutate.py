@@ -26,8 +26,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ingestion.generator import encode as enc
-from ingestion.generator.platform import DAY, person_names, personal_details
+from generator import encode as enc
+from generator.platform import DAY, person_names, personal_details
 
 MUTATION_SPAN = DAY
 
@@ -41,8 +41,8 @@ def mutate_source(
 ) -> dict[str, Any]:
     """Apply one deterministic mutation to a generated database and record it in its manifest
     (``revenue_hard_delete``: the share of revenue payments it hard-deletes)."""
-    from ingestion.generator import read_manifest, write_manifest
-    from ingestion.generator.target import Target
+    from generator import read_manifest, write_manifest
+    from generator.target import Target
 
     if not manifest_path.exists():
         raise MutationError(

@@ -2,8 +2,10 @@
 
 ``generate`` builds every table of ``docs/source.md`` deterministically into a
 MySQL/MariaDB server or a SQLite file and writes a JSON manifest of what it
-planted beside the data; ``mutate`` (``ingestion.generator.mutate``) simulates the
-platform running on. Nothing here reads the warehouse.
+planted beside the data; ``mutate`` (``generator.mutate``) simulates the
+platform running on. It is a simulator of the platform, not part of the warehouse: it
+imports nothing from the project, and its tests check it against the source contract
+(``ingestion.specs``). Nothing here reads the warehouse.
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from ingestion.generator.encode import frame_to_tsv
-from ingestion.generator.platform import (
+from generator.encode import frame_to_tsv
+from generator.platform import (
     SCALES,
     WINDOW_END,
     WINDOW_START,
     DefectRates,
     PlatformGenerator,
 )
-from ingestion.generator.schema import TABLE_NAMES
-from ingestion.generator.target import Target, TargetError
+from generator.schema import TABLE_NAMES
+from generator.target import Target, TargetError
 
 GENERATOR_VERSION = 1
 
