@@ -81,6 +81,7 @@ class Mutation:
     ) -> None:
         self.conn = conn
         self.rng = np.random.default_rng([seed, 7_919, index])
+        self.seed = seed
         self.index = index
         self.volume = volume
         self.revenue_hard_delete = revenue_hard_delete
@@ -388,7 +389,7 @@ class Mutation:
                 "('succeeded', 'success', 'refunded', 'partially_refunded') order by id"
             )
             n = min(captured_ids.size, math.ceil(captured_ids.size * self.revenue_hard_delete))
-            purge = np.random.default_rng([self.index, 104_729]).choice(
+            purge = np.random.default_rng([self.seed, 104_729, self.index]).choice(
                 captured_ids, size=n, replace=False
             )
             self._delete("payments", np.sort(purge))
