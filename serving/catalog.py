@@ -7,6 +7,7 @@ them); the DuckDB catalog is the fallback and the authority on what actually exi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +98,96 @@ def discover_served_tables(
         ).fetchall()
         tables.append(ServedTable(schemas[0], name, tuple(c[0] for c in columns)))
     return tables
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A column of a served model that references a key column of another (dbt's
+    ``relationships`` test)."""
+
+    column: str
+    table: str
+    target_column: str
+
+
+@dataclass(frozen=True)
+class ModelDocs:
+    """What BI tools should know of a served model: its descriptions and its keys, from dbt's
+    manifest."""
+
+    description: str
+    columns: dict[str, str]
+    primary_key: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    @property
+    def keys(self) -> set[tuple[str, ...]]:
+        """Every column set known unique: the primary key and the other unique ones."""
+        return {k for k in (self.primary_key, *self.unique) if k}
+
+
+_REF = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
+
+
+def model_docs(manifest_path: Path | None) -> dict[str, ModelDocs]:
+    """Served model name -> its descriptions and keys, from dbt's manifest (empty without one).
+
+    Only ERROR-severity tests without a ``where`` filter count (a WARN test does not gate
+    publication, a filtered one proves nothing of the whole table). The primary key is the
+    first column, in the model's column order, with both a ``unique`` and a ``not_null``
+    test, else a tested unique combination of not-null columns; the other unique columns are
+    unique keys. Foreign keys come from ``relationships`` tests.
+    """
+    if manifest_path is None or not manifest_path.exists():
+        return {}
+    nodes = json.loads(manifest_path.read_text()).get("nodes", {})
+    names = {
+        uid: node.get("alias") or node["name"]
+        for uid, node in nodes.items()
+        if node.get("resource_type") == "model"
+        and is_served_name(node.get("alias") or node["name"])
+    }
+    unique: dict[str, list[tuple[str, ...]]] = {}
+    not_null: dict[str, set[str]] = {}
+    references: dict[str, list[ForeignKey]] = {}
+    for node in nodes.values():
+        meta = node.get("test_metadata") or {}
+        config = node.get("config") or {}
+        model = names.get(node.get("attached_node") or "")
+        if node.get("resource_type") != "test" or model is None or config.get("where"):
+            continue
+        if str(config.get("severity", "error")).lower() != "error":
+            continue
+        kwargs = meta.get("kwargs") or {}
+        column = node.get("column_name") or kwargs.get("column_name")
+        test = meta.get("name")
+        if test == "unique" and column:
+            unique.setdefault(model, []).append((column,))
+        elif test == "unique_combination_of_columns" and kwargs.get("columns"):
+            unique.setdefault(model, []).append(tuple(kwargs["columns"]))
+        elif test == "not_null" and column:
+            not_null.setdefault(model, set()).add(column)
+        elif test == "relationships" and column:
+            target = _REF.search(str(kwargs.get("to", "")))
+            if target and kwargs.get("field"):
+                references.setdefault(model, []).append(
+                    ForeignKey(column, target.group(1), kwargs["field"])
+                )
+    docs: dict[str, ModelDocs] = {}
+    for uid, name in names.items():
+        node = nodes[uid]
+        order = list(node.get("columns", {}))
+        keys = sorted(
+            unique.get(name, []),
+            key=lambda k: (len(k), order.index(k[0]) if k[0] in order else len(order)),
+        )
+        primary = next((k for k in keys if set(k) <= not_null.get(name, set())), ())
+        docs[name] = ModelDocs(
+            description=node.get("description") or "",
+            columns={c: (v.get("description") or "") for c, v in node.get("columns", {}).items()},
+            primary_key=primary,
+            unique=tuple(k for k in dict.fromkeys(keys) if k != primary),
+            foreign_keys=tuple(dict.fromkeys(references.get(name, []))),
+        )
+    return docs

@@ -9,6 +9,14 @@ see staging (they get ``USAGE`` on a schema only inside the swap).
 Access: the BI role owns nothing and can read only the published schema. Tables with
 ``tenant_id`` have row-level security: the BI role sees every row, and each
 tenant-scoped role ``<prefix><tenant_id>`` (member of the tenants group) only its own.
+Every reader may read the reference tables (calendar, currencies) and the freshness stamp
+of ``_publish_metadata`` (not its per-table row counts).
+
+For BI tools the catalogue says what dbt knows (``serving.catalog.model_docs``): table and
+column comments from the dbt docs, primary and unique keys from the ``unique`` and
+``not_null`` tests, foreign keys from the ``relationships`` tests (``NOT VALID``: those tests
+validated them before the gate opened). Timestamps are ``timestamptz`` in UTC; doubles are
+numerics of a stated scale: money (``*_usd``) to the cent, other measures to 6 decimals.
 """
 
 from __future__ import annotations
@@ -25,10 +33,19 @@ import duckdb
 import psycopg
 from psycopg import sql
 
-from serving.catalog import METADATA_TABLE
+from serving.catalog import METADATA_TABLE, ModelDocs
 from serving.settings import ServingSettings
 
 COPY_CHUNK = 1 << 20
+#: Served tables without a tenant_id that hold no tenant's data: every reader role reads them.
+REFERENCE_TABLES = frozenset({"dim_date", "dim_currency"})
+#: The columns of the metadata table every reader role reads: the freshness stamp.
+FRESHNESS_COLUMNS = ("version", "published_at", "data_as_of", "checks_passed", "checks_failed")
+METADATA_COMMENT = (
+    "One row per published table of this version: version, when it was published, the data's "
+    "as-of time, the checks passed and failed at publication, and the table's row count. "
+    "max(data_as_of) is the freshness stamp for dashboards."
+)
 
 
 def _first(row: tuple | None) -> Any:
@@ -76,8 +93,15 @@ class PgColumn:
 
     @property
     def pg_type(self) -> str:
-        """The PostgreSQL type; nested types travel as text."""
-        return pg_type(self.duckdb_type)
+        """The PostgreSQL type; nested types travel as text. Timestamps (UTC in the warehouse)
+        become ``timestamptz``; doubles become numerics: money (``*_usd``) to the cent, other
+        measures (ratios, averages of hours or days) to 6 decimals."""
+        base = pg_type(self.duckdb_type)
+        if base == "timestamp":
+            return "timestamptz"
+        if base in ("double precision", "real"):
+            return "numeric(38,2)" if self.name.endswith("_usd") else "numeric(38,6)"
+        return base
 
     @property
     def select_expr(self) -> str:
@@ -205,9 +229,16 @@ def _secure_table(
     tenants: list,
 ) -> None:
     bi = sql.Identifier(settings.pg_bi_role)
+    group = sql.Identifier(settings.pg_tenant_group_role)
     cur.execute(sql.SQL("grant select on {} to {}").format(table, bi))
+    if name == METADATA_TABLE:
+        columns_list = sql.SQL(", ").join(sql.Identifier(c) for c in FRESHNESS_COLUMNS)
+        cur.execute(sql.SQL("grant select ({}) on {} to {}").format(columns_list, table, group))
+        return
     if not any(c.name == "tenant_id" for c in columns):
-        return  # no tenant column: only the all-tenant BI role may read it
+        if name in REFERENCE_TABLES:
+            cur.execute(sql.SQL("grant select on {} to {}").format(table, group))
+        return  # any other table without a tenant column: the all-tenant BI role only
     cur.execute(sql.SQL("alter table {} enable row level security").format(table))
     cur.execute(
         sql.SQL("create policy bi_reads_all on {} for select to {} using (true)").format(table, bi)
@@ -229,14 +260,75 @@ def _secure_table(
         )
 
 
+def describe_tables(
+    cur: psycopg.Cursor,
+    schema: str,
+    tables: dict[str, list[PgColumn]],
+    docs: dict[str, ModelDocs],
+) -> None:
+    """Comments, primary and unique keys, then foreign keys between the tables of ``schema``.
+
+    A key is declared only on columns the table has; a foreign key only when its target
+    column set is a declared key of a published table (an SCD2 dimension's entity key is
+    not unique, so facts do not reference it).
+    """
+    keys: dict[str, set[tuple[str, ...]]] = {}
+    for name, columns in tables.items():
+        table = sql.Identifier(schema, name)
+        present = {c.name for c in columns}
+        model = docs.get(name)
+        comment = (
+            METADATA_COMMENT if name == METADATA_TABLE else (model.description if model else "")
+        )
+        if comment:
+            cur.execute(sql.SQL("comment on table {} is {}").format(table, sql.Literal(comment)))
+        for column, description in model.columns.items() if model else ():
+            if column in present and description:
+                cur.execute(
+                    sql.SQL("comment on column {} is {}").format(
+                        sql.Identifier(schema, name, column), sql.Literal(description)
+                    )
+                )
+        if model is None:
+            continue
+        declared: set[tuple[str, ...]] = set()
+        for key in (model.primary_key, *model.unique):
+            if not key or not set(key) <= present:
+                continue
+            kind = sql.SQL("primary key" if key == model.primary_key else "unique")
+            cur.execute(
+                sql.SQL("alter table {} add {} ({})").format(
+                    table, kind, sql.SQL(", ").join(sql.Identifier(c) for c in key)
+                )
+            )
+            declared.add(key)
+        keys[name] = declared
+    for name, columns in tables.items():
+        model = docs.get(name)
+        present = {c.name for c in columns}
+        for fk in model.foreign_keys if model else ():
+            if fk.column not in present or (fk.target_column,) not in keys.get(fk.table, set()):
+                continue
+            cur.execute(
+                sql.SQL("alter table {} add foreign key ({}) references {} ({}) not valid").format(
+                    sql.Identifier(schema, name),
+                    sql.Identifier(fk.column),
+                    sql.Identifier(schema, fk.table),
+                    sql.Identifier(fk.target_column),
+                )
+            )
+
+
 def publish_version(
     settings: ServingSettings,
     version_path: Path,
     version: str,
     *,
     pg_timings: dict[str, float] | None = None,
+    docs: dict[str, ModelDocs] | None = None,
 ) -> str:
-    """Copy a sealed serving version into ``<schema>__staging``, audit it, swap it in.
+    """Copy a sealed serving version into ``<schema>__staging``, describe it for BI tools
+    (``docs``: comments and keys from dbt's manifest), audit it, swap it in.
 
     Returns a one-line description of what was published.
     """
@@ -265,6 +357,7 @@ def publish_version(
         tempfile.TemporaryDirectory(prefix="pg-publish-") as workdir,
     ):
         duck.execute("set TimeZone = 'UTC'")
+        cur.execute("set local time zone 'UTC'")  # the exported timestamps are UTC wall times
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(staging)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(staging)))
         for name, columns in tables.items():
@@ -274,15 +367,11 @@ def publish_version(
             )
             cur.execute(sql.SQL("create table {} ({})").format(target, definition))
             copy_table(cur, duck, schema, target, name, columns, Path(workdir))
-            if name != METADATA_TABLE:
-                _secure_table(cur, target, name, columns, settings, tenants)
-            else:
-                cur.execute(
-                    sql.SQL("grant select on {} to {}").format(
-                        target, sql.Identifier(settings.pg_bi_role)
-                    )
-                )
+            _secure_table(cur, target, name, columns, settings, tenants)
         timings["postgres_staging_copy"] = round(time.perf_counter() - started, 3)
+        catalogue_started = time.perf_counter()
+        describe_tables(cur, staging, tables, docs or {})
+        timings["postgres_catalogue"] = round(time.perf_counter() - catalogue_started, 3)
         for name, rows in expected.items():
             landed = _first(
                 cur.execute(

@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from serving.catalog import METADATA_TABLE, ServedTable, discover_served_tables
+from serving.catalog import METADATA_TABLE, ServedTable, discover_served_tables, model_docs
 from serving.checks import CheckSummary, PublishBlocked
 from serving.exposures import write_exposures
 from serving.lookml import serving_column_types, write_views
@@ -392,7 +392,9 @@ def publish_warehouse(
         if settings.pg_url:
             try:
                 with _timed(timings, "postgres_copy_audit_swap"):
-                    postgres = publish_version(settings, final, version, pg_timings=timings)
+                    postgres = publish_version(
+                        settings, final, version, pg_timings=timings, docs=model_docs(manifest)
+                    )
             except BaseException:
                 final.unlink(missing_ok=True)  # never served anywhere: not a version to keep
                 raise

@@ -247,8 +247,63 @@ RATIO_META = {
 }
 
 
-def write_manifest(path: Path, warehouse: Path, schema: str = "main_marts") -> Path:
-    """A minimal dbt manifest for the tables in ``warehouse`` (names, columns, types, docs)."""
+#: dbt tests for ``write_manifest(..., with_tests=True)``: (test, model, column or columns,
+#: relationship target (model, column), severity).
+KEY_TESTS: list[tuple[str, str, object, tuple[str, str] | None, str]] = [
+    *[
+        (test, model, column, None, "ERROR")
+        for model, column in (
+            ("dim_tenant", "tenant_id"),
+            ("dim_date", "date_day"),
+            ("fct_payments", "payment_id"),
+            ("mart_learner_ltv", "person_id"),
+        )
+        for test in ("unique", "not_null")
+    ],
+    (
+        "unique_combination_of_columns",
+        "mart_ltv_cohorts",
+        ["tenant_id", "cohort_month"],
+        None,
+        "ERROR",
+    ),
+    ("not_null", "mart_ltv_cohorts", "tenant_id", None, "ERROR"),
+    ("not_null", "mart_ltv_cohorts", "cohort_month", None, "ERROR"),
+    # a WARN test gates nothing: no key from it
+    ("unique", "dim_instructor", "instructor_id", None, "WARN"),
+    ("relationships", "fct_payments", "tenant_id", ("dim_tenant", "tenant_id"), "ERROR"),
+    ("relationships", "mart_learner_ltv", "tenant_id", ("dim_tenant", "tenant_id"), "ERROR"),
+    ("relationships", "fct_payments", "person_id", ("mart_learner_ltv", "person_id"), "ERROR"),
+    # a target that is no key (many instructors per tenant): no foreign key
+    ("relationships", "mart_instructor_pnl", "tenant_id", ("dim_instructor", "tenant_id"), "ERROR"),
+]
+
+
+def _test_node(index: int, test: str, model: str, columns: object, target, severity: str) -> dict:
+    kwargs: dict = {}
+    column = None
+    if isinstance(columns, list):
+        kwargs["columns"] = columns
+    else:
+        column = columns
+        kwargs["column_name"] = columns
+    if target:
+        kwargs.update({"to": f"ref('{target[0]}')", "field": target[1]})
+    return {
+        "resource_type": "test",
+        "name": f"{test}_{model}_{index}",
+        "attached_node": f"model.platform_warehouse.{model}",
+        "column_name": column,
+        "test_metadata": {"name": test, "kwargs": kwargs},
+        "config": {"enabled": True, "severity": severity, "where": None},
+    }
+
+
+def write_manifest(
+    path: Path, warehouse: Path, schema: str = "main_marts", with_tests: bool = False
+) -> Path:
+    """A minimal dbt manifest for the tables in ``warehouse`` (names, columns, types, docs;
+    with ``with_tests``, the key tests of ``KEY_TESTS``)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     cols = con.execute(
         "select table_name, column_name, data_type from information_schema.columns "
@@ -278,6 +333,9 @@ def write_manifest(path: Path, warehouse: Path, schema: str = "main_marts") -> P
             "data_type": data_type.lower(),
             "meta": RATIO_META.get(column, {}),
         }
+    if with_tests:
+        for i, spec in enumerate(KEY_TESTS):
+            nodes[f"test.platform_warehouse.{spec[0]}_{spec[1]}_{i}"] = _test_node(i, *spec)
     nodes["model.platform_warehouse.stg_app__payments"] = {
         "resource_type": "model",
         "name": "stg_app__payments",

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("serving_postgres")]
 def pg(tmp_path):
     require("PostgreSQL on 127.0.0.1:5432", pg_available())
     warehouse = build_warehouse(tmp_path / "wh.duckdb", mart_rows(seed=3))
-    manifest = write_manifest(tmp_path / "target" / "manifest.json", warehouse)
+    manifest = write_manifest(tmp_path / "target" / "manifest.json", warehouse, with_tests=True)
     checks = passing_checks()
     with scratch_database("pub") as (url, roles):
         settings = ServingSettings(
@@ -88,13 +88,95 @@ def test_bi_and_tenant_roles_see_what_they_should(pg):
                 t
                 for (t,) in conn.execute("select tenant_id from analytics.fct_payments").fetchall()
             } == {tenant}
-            # a table without tenant_id is for the all-tenant BI role only
+            # reference data and the freshness stamp are for every reader...
+            assert conn.execute("select count(*) from analytics.dim_date").fetchone() == (40,)
+            (stamp,) = conn.execute(
+                "select max(data_as_of) from analytics._publish_metadata"
+            ).fetchone()
+            assert stamp is not None and stamp.utcoffset() is not None
+            # ...but not the platform's row counts, nor any other table without tenant_id
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("select count(*) from analytics.dim_date")
+                conn.execute("select sum(row_count) from analytics._publish_metadata")
+            conn.rollback()
     for tenant in (1, 2):
         for table, counts in seen[tenant].items():
             assert counts == [(tenant, sum(1 for r in rows[table] if r["tenant_id"] == tenant))]
     assert seen[1] != seen[2]
+
+
+def test_bi_reads_a_described_catalogue_with_keys_and_typed_columns(pg):
+    """What Metabase and Looker read from pg_catalog, as the BI role: a comment on every table
+    and column (dbt's docs), primary and unique keys from the unique/not_null tests, foreign
+    keys from the relationships tests whose target is a key, timestamps with a time zone, and
+    money and averages as numerics of a stated scale."""
+    warehouse, settings, checks, url = pg
+    publish_warehouse(warehouse, settings, checks)
+    with psycopg.connect(as_role(url, settings.pg_bi_role)) as bi:
+        tables = dict(
+            bi.execute(
+                "select c.relname, obj_description(c.oid, 'pg_class') from pg_class c "
+                "join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = 'analytics' and c.relkind = 'r'"
+            ).fetchall()
+        )
+        columns = bi.execute(
+            "select table_name, column_name, data_type, numeric_scale, "
+            "col_description(format('analytics.%I', table_name)::regclass, ordinal_position) "
+            "from information_schema.columns where table_schema = 'analytics'"
+        ).fetchall()
+        keys = bi.execute(
+            """
+            select c.conrelid::regclass::text, c.contype, c.convalidated,
+                   array(select a.attname from unnest(c.conkey) with ordinality k(n, i)
+                         join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n
+                         order by k.i),
+                   c.confrelid::regclass::text,
+                   array(select a.attname from unnest(c.confkey) with ordinality k(n, i)
+                         join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.n
+                         order by k.i)
+            from pg_constraint c join pg_namespace n on n.oid = c.connamespace
+            where n.nspname = 'analytics'
+            """
+        ).fetchall()
+        (first,) = bi.execute(
+            "select created_at from analytics.fct_payments order by payment_id limit 1"
+        ).fetchone()
+    served = set(tables) - {"_publish_metadata"}
+    assert {t: d for t, d in tables.items() if t in served} == {
+        t: f"The {t} model." for t in served
+    }
+    assert "freshness stamp" in tables["_publish_metadata"]
+    assert [(t, c) for t, c, _, _, d in columns if t in served and d != f"{c} of {t}"] == []
+
+    def local(name: str) -> str:
+        return name.removeprefix("analytics.")
+
+    primary = {local(t): tuple(cols) for t, kind, _, cols, _, _ in keys if kind == "p"}
+    assert primary == {
+        "dim_tenant": ("tenant_id",),
+        "dim_date": ("date_day",),
+        "fct_payments": ("payment_id",),
+        "mart_learner_ltv": ("person_id",),
+        "mart_ltv_cohorts": ("tenant_id", "cohort_month"),
+    }
+    foreign = {
+        (local(t), cols[0], local(target), ref[0], valid)
+        for t, kind, valid, cols, target, ref in keys
+        if kind == "f"
+    }
+    assert foreign == {
+        ("fct_payments", "tenant_id", "dim_tenant", "tenant_id", False),
+        ("mart_learner_ltv", "tenant_id", "dim_tenant", "tenant_id", False),
+        ("fct_payments", "person_id", "mart_learner_ltv", "person_id", False),
+    }
+    types = {(t, c): (d, s) for t, c, d, s, _ in columns}
+    assert types[("fct_payments", "created_at")] == ("timestamp with time zone", None)
+    assert types[("mart_ltv_cohorts", "avg_ltv_30_usd")] == ("numeric", 2)
+    assert types[("mart_instructor_pnl", "take_rate")] == ("numeric", 6)
+    rows = mart_rows(seed=3)
+    expected = min(rows["fct_payments"], key=lambda r: r["payment_id"])["created_at"]
+    assert first.utcoffset().total_seconds() == 0
+    assert first == expected  # the same instant: the warehouse's UTC wall time, read as UTC
 
 
 def test_bi_role_is_read_only_and_owns_nothing(pg):
