@@ -20,7 +20,7 @@ from pathlib import Path
 
 import lkml
 
-from serving.catalog import is_served_name
+from serving.catalog import ForeignKey, is_served_name, model_docs
 
 NUMBER_TYPES = ("int", "decimal", "numeric", "double", "float", "real", "bigint", "hugeint")
 TIME_FRAMES = ["raw", "time", "date", "week", "month", "quarter", "year"]
@@ -45,28 +45,25 @@ KNOWN_RATIOS: dict[str, tuple[str, str]] = {
 
 @dataclass
 class ModelColumns:
-    """A served dbt model: name, schema, description and typed, described columns."""
+    """A served dbt model: name, schema, description and typed, described columns, its
+    primary key and foreign keys (``serving.catalog.model_docs``)."""
 
     name: str
     description: str
     columns: dict[str, dict] = field(default_factory=dict)
-    primary_key: str | None = None
+    primary_key: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    keys: frozenset[tuple[str, ...]] = frozenset()
 
 
 def load_models(
     manifest_path: Path, column_types: dict[str, dict[str, str]] | None = None
 ) -> list[ModelColumns]:
-    """Served models (mart_*, fct_*, dim_*) from the manifest, with single-column unique keys."""
+    """Served models (mart_*, fct_*, dim_*) from the manifest, with their keys."""
     manifest = json.loads(manifest_path.read_text())
-    unique_keys: dict[str, list[str]] = {}
-    for node in manifest.get("nodes", {}).values():
-        meta = node.get("test_metadata") or {}
-        if node.get("resource_type") == "test" and meta.get("name") == "unique":
-            column = meta.get("kwargs", {}).get("column_name") or node.get("column_name")
-            if node.get("attached_node") and column:
-                unique_keys.setdefault(node["attached_node"], []).append(column)
+    docs = model_docs(manifest_path)
     models = []
-    for unique_id, node in sorted(manifest.get("nodes", {}).items()):
+    for _, node in sorted(manifest.get("nodes", {}).items()):
         name = node.get("alias") or node.get("name", "")
         if node.get("resource_type") != "model" or not is_served_name(name):
             continue
@@ -82,9 +79,17 @@ def load_models(
             columns.setdefault(
                 column_name, {"data_type": data_type.lower(), "description": "", "meta": {}}
             )
-        keys = [k for k in unique_keys.get(unique_id, []) if k in columns]
+        model = docs.get(name)
+        primary = model.primary_key if model and set(model.primary_key) <= set(columns) else ()
         models.append(
-            ModelColumns(name, node.get("description") or "", columns, keys[0] if keys else None)
+            ModelColumns(
+                name,
+                node.get("description") or "",
+                columns,
+                primary,
+                tuple(f for f in (model.foreign_keys if model else ()) if f.column in columns),
+                frozenset(model.keys) if model else frozenset(),
+            )
         )
     return models
 
@@ -127,7 +132,7 @@ def _dimension(model: ModelColumns, name: str, column: dict) -> tuple[str, dict]
     if name == "tenant_id" or name.endswith("_id"):
         entry["type"] = "number" if _is_number(data_type) else "string"
         entry["value_format_name"] = "id"
-    if name == model.primary_key:
+    if (name,) == model.primary_key:
         entry["primary_key"] = "yes"
     entry["sql"] = sql
     return "dimensions", entry
@@ -250,27 +255,117 @@ def _measures(model: ModelColumns) -> list[dict]:
     return measures
 
 
-def render_view(model: ModelColumns, schema: str) -> str:
-    """One LookML view file's text."""
+def expanded_names(entry: dict) -> list[str]:
+    """The fields a dimension group becomes in Looker: one per timeframe (``<name>_<frame>``)."""
+    return [f"{entry['name']}_{frame}" for frame in entry.get("timeframes", [])]
+
+
+def build_view(model: ModelColumns, schema: str) -> tuple[dict, dict[str, str]]:
+    """One LookML view, and each column's field to reference it by (a time column's group by
+    its ``_raw`` timeframe). Field names stay unique once Looker expands the dimension
+    groups, and every view has one primary key."""
     view: dict = {"name": model.name, "sql_table_name": f"{schema}.{model.name}"}
-    dimensions: dict[str, list[dict]] = {"dimensions": [], "dimension_groups": []}
+    dimensions: list[dict] = []
+    groups: list[tuple[str, dict]] = []
     for name, column in model.columns.items():
         key, entry = _dimension(model, name, column)
-        dimensions[key].append(entry)
+        if key == "dimensions":
+            dimensions.append(entry)
+        else:
+            groups.append((name, entry))
     measures = _measures(model)
     measure_names = {m["name"] for m in measures}
-    for dimension in dimensions["dimensions"]:
+    for dimension in dimensions:
         # a stored per-row ratio or average must not be summed: the measure of the same
         # name re-aggregates it correctly, the row value stays reachable but hidden
         if dimension["name"] in measure_names:
             dimension["name"] = f"{dimension['name']}_row"
             dimension["hidden"] = "yes"
-    view.update({k: v for k, v in dimensions.items() if v})
+    taken = measure_names | {d["name"] for d in dimensions}
+    refs = {d["sql"].removeprefix("${TABLE}."): d["name"] for d in dimensions}
+    for column_name, entry in groups:
+        # created_at and created_date would both be the group "created": the second one, and
+        # any group whose timeframes meet another field, is named after its whole column
+        for candidate in (entry["name"], column_name, f"{column_name}_local"):
+            entry["name"] = candidate
+            names = expanded_names(entry)
+            if candidate not in taken and not taken & set(names):
+                break
+        taken |= {entry["name"], *expanded_names(entry)}
+        refs[column_name] = f"{entry['name']}_raw"
+    if model.primary_key and not any(d.get("primary_key") == "yes" for d in dimensions):
+        # a composite key, or a date: Looker keys a view on one plain dimension
+        parts = [f"${{TABLE}}.{c}" for c in model.primary_key]
+        dimensions.append(
+            {
+                "name": "primary_key",
+                "primary_key": "yes",
+                "hidden": "yes",
+                "type": "string",
+                "description": f"The row's key: {', '.join(model.primary_key)}.",
+                "sql": parts[0] if len(parts) == 1 else f"concat_ws('|', {', '.join(parts)})",
+            }
+        )
+    if dimensions:
+        view["dimensions"] = dimensions
+    if groups:
+        view["dimension_groups"] = [entry for _, entry in groups]
     view["measures"] = measures
+    return view, refs
+
+
+def render_view(model: ModelColumns, schema: str) -> str:
+    """One LookML view file's text."""
+    view, _ = build_view(model, schema)
     description = "\n".join(f"# {line}".rstrip() for line in model.description.splitlines())
     header = "# Generated from dbt's manifest by serving/lookml.py: do not edit.\n"
     header += f"{description}\n" if description else ""
     return header + (lkml.dump({"views": [view]}) or "")
+
+
+def build_model(models: list[ModelColumns], schema: str, connection: str) -> dict:
+    """The LookML model: an explore per fact and mart, joined many-to-one to every model its
+    foreign keys reference (a second reference to the same model joins it under an alias).
+    A reference to an SCD2 dimension's entity key (not unique there: one row per version)
+    joins its current version."""
+    refs = {m.name: build_view(m, schema)[1] for m in models}
+    by_name = {m.name: m for m in models}
+    explores = []
+    for model in models:
+        if not model.name.startswith(("fct_", "mart_")):
+            continue
+        joins: list[dict] = []
+        used: set[str] = {model.name}
+        for fk in model.foreign_keys:
+            if fk.table not in refs or fk.target_column not in refs[fk.table]:
+                continue
+            target = by_name[fk.table]
+            current = ""
+            if (fk.target_column,) not in target.keys:
+                if "is_current" not in target.columns:
+                    continue  # many rows per key: a join would fan the explore out
+                current = f" and ${{{{alias}}.{refs[fk.table]['is_current']}}}"
+            alias = fk.table if fk.table not in used else f"{fk.column}_{fk.table}"
+            used.add(alias)
+            join = {
+                "name": alias,
+                "type": "left_outer",
+                "relationship": "many_to_one",
+                "sql_on": f"${{{model.name}.{refs[model.name][fk.column]}}} = "
+                f"${{{alias}.{refs[fk.table][fk.target_column]}}}"
+                + current.replace("{alias}", alias),
+            }
+            if alias != fk.table:
+                join["from"] = fk.table
+                join["view_label"] = f"{fk.table} ({fk.column})"
+            joins.append(join)
+        explore: dict = {"name": model.name}
+        if model.description:
+            explore["description"] = model.description.splitlines()[0]
+        if joins:
+            explore["joins"] = joins
+        explores.append(explore)
+    return {"connection": connection, "includes": ["/views/*.view.lkml"], "explores": explores}
 
 
 def write_views(
@@ -278,15 +373,24 @@ def write_views(
     out_dir: Path,
     schema: str = "analytics",
     column_types: dict[str, dict[str, str]] | None = None,
+    connection: str = "warehouse",
 ) -> list[Path]:
-    """Write ``<model>.view.lkml`` for every served model; return the paths written."""
+    """Write ``<model>.view.lkml`` for every served model and the model file
+    ``<connection>.model.lkml`` with its explores; remove the view files of models no longer
+    served. Return the paths written (the model file last)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    models = load_models(manifest_path, column_types)
     written = []
-    for model in load_models(manifest_path, column_types):
+    for model in models:
         path = out_dir / f"{model.name}.view.lkml"
         path.write_text(render_view(model, schema))
         written.append(path)
-    return written
+    for stale in set(out_dir.glob("*.view.lkml")) - set(written):
+        stale.unlink()
+    model_path = out_dir / f"{connection}.model.lkml"
+    header = "# Generated from dbt's manifest by serving/lookml.py: do not edit.\n"
+    model_path.write_text(header + (lkml.dump(build_model(models, schema, connection)) or ""))
+    return [*written, model_path]
 
 
 def serving_column_types(

@@ -412,10 +412,12 @@ def publish_warehouse(
 
 
 def write_bi_artefacts(settings: ServingSettings, manifest_path: Path) -> list[Path]:
-    """LookML views and dbt exposures for the published version, beside the serving file.
+    """LookML views and model, and dbt exposures, for the published version, beside the
+    serving file.
 
     Written to ``<serving dir>/bi/``: ``lookml/<model>.view.lkml`` (types fall back to the
-    serving file's) and ``dbt_exposures.yml`` (for the dbt project to commit).
+    serving file's), the LookML model ``lookml/warehouse.model.lkml`` with its explores, and
+    ``dbt_exposures.yml`` (for the dbt project to commit).
     """
     out = settings.resolved_serving_path.parent / "bi"
     types = serving_column_types(settings.resolved_serving_path, settings.serving_schema)

@@ -118,9 +118,10 @@ def print_publish(result) -> None:
     steps = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
     console.print(f"Timings: {steps}")
     if result.artefacts:
+        views = [p for p in result.artefacts if p.name.endswith(".view.lkml")]
         console.print(
-            f"BI artefacts from the dbt manifest: {len(result.artefacts) - 1} LookML views and "
-            f"dbt exposures in {result.artefacts[-1].parent}"
+            f"BI artefacts from the dbt manifest: {len(views)} LookML views, the LookML model "
+            f"and dbt exposures in {result.artefacts[-1].parent}"
         )
     if result.artefact_error:
         console.print(f"warning: {result.artefact_error}")

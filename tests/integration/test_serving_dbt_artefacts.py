@@ -1,10 +1,13 @@
 """LookML and exposures from the real dbt project's manifest (dbt parse into tmp_path):
-every mart and fact gets a view that lkml parses, and dbt accepts the exposures."""
+every mart and fact gets a view that lkml parses and Looker would accept (fields unique once
+its dimension groups expand, a primary key on every view, explores whose joins reference
+fields that exist), and dbt accepts the exposures."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +69,17 @@ def project(tmp_path_factory):
     return base, copy, manifest
 
 
+def looker_fields(view: dict) -> list[str]:
+    """Every field name of a view as Looker sees it: dimensions, measures, and one field per
+    timeframe of a time dimension group (``<group>_<timeframe>``)."""
+    names = [d["name"] for d in view.get("dimensions", [])]
+    names += [m["name"] for m in view.get("measures", [])]
+    for group in view.get("dimension_groups", []):
+        assert group["type"] == "time", group
+        names += [f"{group['name']}_{frame}" for frame in group["timeframes"]]
+    return names
+
+
 def test_lookml_and_exposures_from_the_dbt_manifest(project):
     """One test, one worker: the views from the first parse, the exposures by a second."""
     base, copy, manifest = project
@@ -78,18 +92,50 @@ def test_lookml_and_exposures_from_the_dbt_manifest(project):
         "mart_marketplace_liquidity",
         "mart_data_quality",
     } <= set(served)
-    paths = write_views(base / "target" / "manifest.json", base / "lookml")
+    out = base / "lookml"
+    (out / "mart_dropped_since.view.lkml").parent.mkdir(parents=True, exist_ok=True)
+    (out / "mart_dropped_since.view.lkml").write_text("view: mart_dropped_since {}\n")
+    paths = write_views(base / "target" / "manifest.json", out)
+    assert not (out / "mart_dropped_since.view.lkml").exists(), "a stale view stays behind"
     views = {}
-    for path in paths:
+    for path in [p for p in paths if p.name.endswith(".view.lkml")]:
         (view,) = lkml.load(path.read_text())["views"]
         views[view["name"]] = view
     assert sorted(views) == served
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{name}.view.lkml" for name in served] + ["warehouse.model.lkml"]
+    )
     for name, view in views.items():
-        fields = {d.get("sql", "").removeprefix("${TABLE}.") for d in view.get("dimensions", [])}
+        plain = [d for d in view.get("dimensions", []) if d["name"] != "primary_key"]
+        fields = {d.get("sql", "").removeprefix("${TABLE}.") for d in plain}
         fields |= {
             g.get("sql", "").removeprefix("${TABLE}.") for g in view.get("dimension_groups", [])
         }
         assert fields == set(models[name]["columns"]), name  # every documented column, once
+    fields = {name: looker_fields(view) for name, view in views.items()}
+    for name, view in views.items():
+        duplicates = sorted({f for f in fields[name] if fields[name].count(f) > 1})
+        assert duplicates == [], f"{name}: fields Looker would reject as duplicates: {duplicates}"
+        keys = [d["name"] for d in view.get("dimensions", []) if d.get("primary_key") == "yes"]
+        assert len(keys) == 1, f"{name}: primary keys {keys}"
+
+    (model,) = [p for p in paths if p.name.endswith(".model.lkml")]
+    parsed = lkml.load(model.read_text())
+    assert parsed["connection"] == "warehouse"
+    explores = {e["name"]: e for e in parsed["explores"]}
+    assert sorted(explores) == [n for n in served if n.startswith(("fct_", "mart_"))]
+    for name, explore in explores.items():
+        scope = {name: name} | {
+            j["name"]: j.get("from", j["name"]) for j in explore.get("joins", [])
+        }
+        assert len(scope) == 1 + len(explore.get("joins", [])), f"{name}: a join name repeats"
+        for join in explore.get("joins", []):
+            assert join["relationship"] == "many_to_one"
+            for alias, field in re.findall(r"\$\{(\w+)\.(\w+)\}", join["sql_on"]):
+                assert alias in scope, f"{name}: {join['name']} refers to {alias}"
+                assert field in fields[scope[alias]], f"{name}: no field {alias}.{field}"
+    joined = {j.get("from", j["name"]) for j in explores["fct_payments"]["joins"]}
+    assert {"dim_tenant", "dim_person", "dim_product", "dim_currency", "dim_date"} <= joined
     measures = {name: {m["name"]: m for m in v["measures"]} for name, v in views.items()}
     assert measures["mart_instructor_pnl"]["take_rate"]["sql"] == (
         "sum(${TABLE}.platform_revenue_usd) * 1.0 / nullif(sum(${TABLE}.gross_sales_usd), 0)"
