@@ -269,6 +269,48 @@ def list_versions(settings: ServingSettings) -> list[Path]:
     return sorted(settings.versions_dir.glob("2*.duckdb"))
 
 
+@dataclass(frozen=True)
+class VersionSummary:
+    """What one kept version holds, from its metadata table."""
+
+    version: str
+    path: Path
+    published_at: datetime | None
+    data_as_of: datetime | None
+    checks_passed: int
+    checks_failed: int
+    tables: int
+    rows: int
+
+    @property
+    def megabytes(self) -> float:
+        return self.path.stat().st_size / 1e6
+
+
+def version_summary(path: Path, schema: str) -> VersionSummary:
+    """The metadata of one published version file."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row = con.execute(
+            f"select max(published_at), max(data_as_of), max(checks_passed), "
+            f"max(checks_failed), count(*), sum(row_count) "
+            f'from "{schema}".{METADATA_TABLE}'
+        ).fetchone()
+    finally:
+        con.close()
+    published, as_of, passed, failed, tables, rows = row or (None, None, 0, 0, 0, 0)
+    return VersionSummary(
+        path.stem,
+        path,
+        published,
+        as_of,
+        int(passed or 0),
+        int(failed or 0),
+        int(tables or 0),
+        int(rows or 0),
+    )
+
+
 def current_version(settings: ServingSettings) -> str | None:
     """The version the serving file holds, read from its metadata table."""
     path = settings.resolved_serving_path

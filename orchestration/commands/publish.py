@@ -130,8 +130,9 @@ def print_publish(result) -> None:
 
 
 def print_versions(settings) -> None:
-    """The kept versions, oldest first, marking the one the serving file holds."""
-    from serving.publish import current_version
+    """The kept versions, oldest first: when each was published, the data's as-of time, the
+    checks it passed and failed, its size, and which one the serving file holds."""
+    from serving.publish import current_version, version_summary
     from serving.publish import list_versions as kept_versions
 
     current = current_version(settings)
@@ -139,6 +140,24 @@ def print_versions(settings) -> None:
     if not versions:
         console.print(f"No published version under {settings.versions_dir}")
         return
+    console.print(f"Published versions in {settings.versions_dir}, oldest first:")
     for path in versions:
-        marker = "* served" if path.stem == current else ""
-        console.print(f"{path.stem}  {path.stat().st_size / 1e6:8.1f} MB  {marker}")
+        v = version_summary(path, settings.serving_schema)
+        # one plain line per version, whatever the terminal's width (greppable, never wrapped)
+        typer.echo(
+            f"{v.version}  published {_utc(v.published_at)}  data as of {_utc(v.data_as_of)}  "
+            f"checks {v.checks_passed} passed, {v.checks_failed} failed  {v.tables} tables  "
+            f"{v.rows:,} rows  {v.megabytes:.1f} MB"
+            + ("  * served" if v.version == current else "")
+        )
+
+
+def _utc(value: object) -> str:
+    """A timestamp as UTC to the second (timestamptz values come back in the local zone)."""
+    from datetime import UTC, datetime
+
+    if not isinstance(value, datetime):
+        return "-"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ", timespec="seconds")

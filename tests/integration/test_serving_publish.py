@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime
 
 import duckdb
 import lkml
@@ -173,10 +174,28 @@ def test_cli_rollback_and_list_and_a_warehouse_no_check_judged(setup, tmp_path):
     assert out.exit_code == 0, out.output
     assert "Rolled back" in " ".join(out.output.split())
     assert current_version(settings) == first.version
+    second = publish_warehouse(
+        warehouse,
+        settings,
+        CheckSummary(passed=40, failed=2, data_as_of=datetime(2026, 11, 2, 7, tzinfo=UTC)),
+    )
+    publish_warehouse(warehouse, settings, checks)  # served again: the one above is kept
+    runner.invoke(app, ["publish", "--rollback"], env=env)
     out = runner.invoke(app, ["publish", "--list"], env=env)
-    lines = [line.split() for line in out.output.splitlines()]
-    assert [len(line) for line in lines] == [5, 3]  # the older of the two is served again
-    assert lines[0][-1] == "served"
+    assert out.exit_code == 0, out.output
+    lines = [line for line in out.output.splitlines() if line.startswith("2")]
+    assert [line.split()[0] for line in lines] == [
+        p.stem for p in sorted(settings.versions_dir.glob("2*.duckdb"))
+    ]
+    listed = {line.split()[0]: line for line in lines}
+    tables = len(mart_rows(seed=1))
+    # the data's as-of is the marts' own (serving_support builds them as of 2026-11-01 06:00)
+    assert (
+        f"data as of 2026-11-01 06:00:00  checks 40 passed, 2 failed  {tables} tables"
+        in listed[second.version]
+    )
+    assert listed[second.version].endswith("* served")  # rolled back to it
+    assert [line.endswith("* served") for line in lines].count(True) == 1
     # This warehouse was built by hand: no check of the project ever judged it, so the gate
     # (the project's real checks, from its dbt manifest) refuses it, in one line.
     env["WAREHOUSE_DBT_TARGET_DIR"] = str(tmp_path / "dbt_target")
@@ -184,7 +203,7 @@ def test_cli_rollback_and_list_and_a_warehouse_no_check_judged(setup, tmp_path):
     assert out.exit_code == 2
     refusal = [line for line in out.output.splitlines() if line.startswith("error:")]
     assert len(refusal) == 1 and "has no verdict on this warehouse" in refusal[0], out.output
-    assert current_version(settings) == first.version
+    assert current_version(settings) == second.version
 
 
 def test_postgres_failure_keeps_the_previous_version_everywhere(setup):
