@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestration.commands import dev, extract, generate, publish, report, run, transform
+from orchestration.commands import dev, extract, generate, publish, report, run, status, transform
 from orchestration.commands.common import console, one_line_errors
 
 __all__ = ["app", "console", "main"]
@@ -71,6 +71,7 @@ for command in (
     run.run,
     publish.publish,
     report.report,
+    status.status,
     dev.dev,
 ):
     app.command()(command)
