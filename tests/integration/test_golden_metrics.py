@@ -475,3 +475,111 @@ def test_quality_mart_shows_the_deletions_in_one_row_per_extract_run(
         assert by_table[table]["in_source"] == expected[table]["rows_in_raw"], table
         for column in ("orphan", "parent", "unknown_enum"):
             assert by_table[table][column] == expected[table][column], (table, column)
+
+
+# -- the semantic layer: governed metrics equal the marts -------------------------------------
+
+SEMANTIC_QUERIES = {
+    # metrics -> (the mart, its month column, the expected value of each metric in SQL)
+    "instructor_pnl": (
+        ["gross_sales", "net_sales", "platform_revenue", "contribution_margin", "take_rate"],
+        "finance.mart_instructor_pnl",
+        "month_start_date",
+        {
+            "gross_sales": "sum(gross_sales_usd)",
+            "net_sales": "sum(net_sales_usd)",
+            "platform_revenue": "sum(platform_revenue_usd)",
+            "contribution_margin": "sum(contribution_margin_usd)",
+            "take_rate": "sum(platform_revenue_usd) / nullif(sum(gross_sales_usd), 0)",
+        },
+    ),
+    "ltv_cohorts": (
+        ["new_paying_learners", "ltv_30", "ltv_90", "ltv_365"],
+        "finance.mart_ltv_cohorts",
+        "cohort_month",
+        {
+            "new_paying_learners": "sum(cohort_size)",
+            "ltv_30": "sum(avg_ltv_30_usd)",
+            "ltv_90": "sum(avg_ltv_90_usd)",
+            "ltv_365": "sum(avg_ltv_365_usd)",
+        },
+    ),
+    "liquidity": (
+        ["fill_rate_24h", "buyer_seller_ratio"],
+        "marketplace.mart_marketplace_liquidity",
+        "month_start_date",
+        {
+            "fill_rate_24h": "sum(fill_rate_24h)",
+            "buyer_seller_ratio": "sum(buyer_seller_ratio)",
+        },
+    ),
+}
+
+
+def test_semantic_layer_metrics_equal_their_marts(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """`mf query` (MetricFlow on DuckDB, over a dbt parse of a copy of the project) returns
+    every headline KPI by tenant and month exactly as the mart it comes from has it."""
+    import csv
+    import os
+    import subprocess
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built[1], warehouse)
+    env = {
+        **os.environ,
+        "WAREHOUSE_PATH": str(warehouse),
+        "DBT_PROFILES_DIR": str(project),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    bin_dir = Path(sys.executable).parent
+
+    def run(*args: str) -> None:
+        result = subprocess.run(
+            args, cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+    run(str(bin_dir / "dbt"), "parse", "--profiles-dir", str(project))
+    for name, (metrics, mart, month, expected_sql) in SEMANTIC_QUERIES.items():
+        out = tmp_path / f"{name}.csv"
+        run(
+            str(bin_dir / "mf"),
+            "query",
+            "--metrics",
+            ",".join(metrics),
+            "--group-by",
+            "metric_time__month,tenant",
+            "--csv",
+            str(out),
+        )
+        with out.open() as handle:
+            got = {
+                (int(r["tenant"]), r["metric_time__month"][:10]): r for r in csv.DictReader(handle)
+            }
+        expected = {
+            (r["tenant_id"], str(r["month"])): r
+            for r in query(
+                warehouse,
+                f"select tenant_id, {month} as month, "
+                + ", ".join(f"{sql} as {metric}" for metric, sql in expected_sql.items())
+                + f" from {mart} group by tenant_id, {month}",
+            )
+        }
+        assert set(got) == set(expected), name
+        for key, row in expected.items():
+            for metric in metrics:
+                value, want = got[key][metric], row[metric]
+                if want is None:
+                    assert value in ("", "None"), (metric, key, value)
+                else:
+                    assert value not in ("", "None"), (metric, key)
+                    assert abs(float(value) - float(want)) <= 1e-6 * max(1.0, abs(float(want))), (
+                        metric,
+                        key,
+                        value,
+                        want,
+                    )
