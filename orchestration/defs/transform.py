@@ -13,6 +13,8 @@ and the row counts are recorded, then the outputs and check results go to Dagste
 dependency order, each failed test with dbt's message.
 """
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -205,12 +207,15 @@ def modified_nodes(dbt: DbtCliResource, project: DbtProject, state: BuildState) 
         raise_on_error=False,
     )
     found = []
-    for event in invocation.stream_raw_events():
-        if event.raw_event["info"]["name"] == "PrintEvent":
-            try:
-                found.append(json.loads(event.raw_event["data"]["msg"])["unique_id"])
-            except (ValueError, KeyError, TypeError):
-                continue
+    # dagster-dbt echoes every event of the invocation to stdout: the node list is data
+    # here, not something the operator should read among the run's output
+    with contextlib.redirect_stdout(io.StringIO()):
+        for event in invocation.stream_raw_events():
+            if event.raw_event["info"]["name"] == "PrintEvent":
+                try:
+                    found.append(json.loads(event.raw_event["data"]["msg"])["unique_id"])
+                except (ValueError, KeyError, TypeError):
+                    continue
     if not invocation.is_successful():
         raise dg.Failure("dbt could not compare the project with the last build's state")
     return found
