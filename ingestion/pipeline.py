@@ -59,15 +59,15 @@ from ingestion.pii import PiiKeyError
 from ingestion.privacy import probable_rename
 from ingestion.probe import Probe, probe_tables, save_probes, stored_probes
 from ingestion.reading import (
-    _open_warehouse,
-    _raw_tables,
-    _state_form,
-    _table_has_rows,
+    cursor_state_text,
     load_with_retries,
     make_plan,
+    open_warehouse,
     platform_pipeline,
     platform_source,
+    raw_tables_present,
     root_cause,
+    table_has_rows,
 )
 from ingestion.reconcile import reconcile_tables
 from ingestion.settings import WarehouseSettings, redact
@@ -194,7 +194,7 @@ def run_extract(
     prober = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-probe")
     probing = prober.submit(_probe, ctx, specified)
     prober.shutdown(wait=False)
-    conn = _open_warehouse(settings.warehouse_path)
+    conn = open_warehouse(settings.warehouse_path)
     ctx.warehouse = conn
     try:
         pipeline = platform_pipeline(settings, conn, ctx.faults.collector())
@@ -203,7 +203,7 @@ def run_extract(
         ctx.faults.reached("state_sync")
         recovered = recover_interrupted_loads(pipeline, ctx, drop_pending_load)
         fingerprint = _check_pii_key(conn, ctx, rehash_pii, [*specified, *unspecified])
-        raw_tables = _raw_tables(conn)
+        raw_tables = raw_tables_present(conn)
         existing = raw_columns(conn, DATASET)
         cursors = ledger.landed_cursors(
             conn,
@@ -241,7 +241,7 @@ def run_extract(
         source = platform_source(settings, to_read, unspecified, ctx)
         for name in to_read:
             # A first load into an empty table needs no merge: append skips dlt's staging copy.
-            if TABLE_SPECS[name].write_disposition == "merge" and not _table_has_rows(
+            if TABLE_SPECS[name].write_disposition == "merge" and not table_has_rows(
                 conn, name, raw_tables
             ):
                 source.resources[name].apply_hints(write_disposition="append")
@@ -412,7 +412,7 @@ def _unchanged_tables(
         if name not in raw_tables:
             continue
         spec = TABLE_SPECS[name]
-        cursor = _state_form(cursors.get(name)) if spec.cursor else None
+        cursor = cursor_state_text(cursors.get(name)) if spec.cursor else None
         if spec.cursor and cursor is None:
             continue  # never loaded: the first read is a full one
         if spec.write_disposition == "append":
@@ -459,7 +459,7 @@ def _remember_probes(
                 for n in candidates
                 if TABLE_SPECS[n].cursor
             },
-            _raw_tables(conn),
+            raw_tables_present(conn),
         )
         if candidates
         else {}
@@ -468,7 +468,7 @@ def _remember_probes(
         n: before[n]
         for n in candidates
         if after.get(n) == before[n]
-        and (not TABLE_SPECS[n].cursor or _state_form(cursors.get(n)) == before[n].cursor)
+        and (not TABLE_SPECS[n].cursor or cursor_state_text(cursors.get(n)) == before[n].cursor)
     }
     save_probes(conn, DATASET, load_id, keep, [n for n in read if n not in keep])
 
@@ -564,7 +564,7 @@ def recover_interrupted_loads(
     if pending and drop:
         pipeline.drop_pending_packages()
         dropped_ids = set(pending)
-        data_tables = {t for t in _raw_tables(conn) if not t.startswith("_")}
+        data_tables = {t for t in raw_tables_present(conn) if not t.startswith("_")}
         for load_id in pending:
             for table in data_tables & touched[load_id]:
                 conn.execute(f'delete from {DATASET}."{table}" where _dlt_load_id = ?', [load_id])
@@ -599,7 +599,7 @@ def recover_interrupted_loads(
             ) from exc
     committed = ledger.committed_loads(conn, DATASET, [*pending, *unsettled])
     recovered: list[str] = []
-    raw_tables = _raw_tables(conn)
+    raw_tables = raw_tables_present(conn)
     for load_id in sorted({*pending, *unsettled} - dropped_ids):
         rows = {r.table_name: r for r in ledger.log_rows(conn, DATASET, load_id)}
         tables = (touched.get(load_id, set()) | set(rows)) & raw_tables

@@ -178,7 +178,7 @@ def plan_of(ctx: ExtractContext, table: str) -> TablePlan:
     return ctx.plans[table]
 
 
-def _column_hints(
+def column_hints(
     columns: Sequence[SourceColumn], widened: dict[str, LandedType] | None = None
 ) -> list[TColumnSchema]:
     # Arrow's naive timestamps would otherwise land as TIMESTAMPTZ: raw keeps wall values.
@@ -287,7 +287,7 @@ def _apply_casts(batch: pa.Table, plan: TablePlan) -> pa.Table:
     return batch
 
 
-def _prepare(
+def prepare_batch(
     batch: pa.Table, plan: TablePlan, ctx: ExtractContext, report: TableReport
 ) -> pa.Table:
     """Mask PII, redact personal-looking values of unclassified text, cast narrowed columns."""
@@ -309,7 +309,7 @@ def _literal(value: Any) -> str:
     raise ExtractError(f"unsupported cursor value {value!r}")
 
 
-def _state_form(value: Any) -> str | None:
+def cursor_state_text(value: Any) -> str | None:
     """A cursor value in the probe's text form."""
     if value is None:
         return None
@@ -399,7 +399,7 @@ def _key_range_batches(
     return count, _prefetched(ranges, read)
 
 
-def _hand_over(
+def hand_over(
     batch: pa.Table,
     plan: TablePlan,
     ctx: ExtractContext,
@@ -445,25 +445,25 @@ def _table_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
         )
         ctx.progress.table_started(table, report.mode, expected)
         hints = dlt.mark.make_hints(
-            columns=_column_hints(plan.columns, {c: n for c, (_, n) in plan.drift.widened.items()})
+            columns=column_hints(plan.columns, {c: n for c, (_, n) in plan.drift.widened.items()})
         )
         first = True
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             ctx.progress.rows_read(table, batch.num_rows)
-            batch = _prepare(batch, plan, ctx, report)
+            batch = prepare_batch(batch, plan, ctx, report)
             if plan.compared:
                 batch = _changed_rows(ctx, plan, batch)
                 if batch.num_rows == 0:
                     continue
-            yield _hand_over(batch, plan, ctx, report, hints, first)
+            yield hand_over(batch, plan, ctx, report, hints, first)
             first = False
             ctx.faults.reached("read")
         if first and plan.cursor is None:
             # An empty source table still gets its raw table: dbt's sources must exist.
-            empty = _prepare(_empty_batch(plan.columns), plan, ctx, report)
-            yield _hand_over(empty, plan, ctx, report, hints, True)
+            empty = prepare_batch(_empty_batch(plan.columns), plan, ctx, report)
+            yield hand_over(empty, plan, ctx, report, hints, True)
     except (SourceError, TableDriftError) as exc:
         # What was yielded lands. The next run's cursor comes from raw: for an append-only
         # table (read in key order) what landed is a contiguous prefix; a mutable table's rows
@@ -516,20 +516,20 @@ def _unspecified_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
             batches = reader.stream_batches(table, columns, ctx.chunk_rows, stats)
         ctx.progress.table_started(table, report.mode, expected)
         hints = dlt.mark.make_hints(
-            columns=_column_hints(columns, {c: n for c, (_, n) in plan.drift.widened.items()})
+            columns=column_hints(columns, {c: n for c, (_, n) in plan.drift.widened.items()})
         )
         first = True
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             ctx.progress.rows_read(table, batch.num_rows)
-            batch = _prepare(batch, plan, ctx, report)
-            yield _hand_over(batch, plan, ctx, report, hints, first)
+            batch = prepare_batch(batch, plan, ctx, report)
+            yield hand_over(batch, plan, ctx, report, hints, first)
             first = False
             ctx.faults.reached("read")
         if first:
-            empty = _prepare(_empty_batch(columns), plan, ctx, report)
-            yield _hand_over(empty, plan, ctx, report, hints, True)
+            empty = prepare_batch(_empty_batch(columns), plan, ctx, report)
+            yield hand_over(empty, plan, ctx, report, hints, True)
     except (SourceError, TableDriftError) as exc:
         report.fail(str(exc))
     finally:
@@ -549,7 +549,7 @@ def table_resource(spec: TableSpec, ctx: ExtractContext) -> DltResource:
         name=spec.name,
         primary_key=spec.primary_key,
         write_disposition=spec.write_disposition,
-        columns=_column_hints([]),
+        columns=column_hints([]),
         file_format="parquet",
         parallelized=True,
     )
@@ -568,7 +568,7 @@ def unspecified_resource(
         name=table,
         table_name=raw_table or snake_case(table),
         write_disposition="replace",
-        columns=_column_hints([]),
+        columns=column_hints([]),
         file_format="parquet",
         parallelized=True,
     )
@@ -624,7 +624,7 @@ def platform_pipeline(
 # -- running -------------------------------------------------------------------------------------------
 
 
-def _open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+def open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except PermissionError as exc:
@@ -645,17 +645,17 @@ def _open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
         raise ExtractError(describe_warehouse_error(path, exc)) from None
 
 
-def _raw_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+def raw_tables_present(conn: duckdb.DuckDBPyConnection) -> set[str]:
     rows = conn.execute(
         "select table_name from information_schema.tables where table_schema = ?", [DATASET]
     ).fetchall()
     return {r[0] for r in rows}
 
 
-def _table_has_rows(
+def table_has_rows(
     conn: duckdb.DuckDBPyConnection, table: str, raw_tables: set[str] | None = None
 ) -> bool:
-    if table not in (_raw_tables(conn) if raw_tables is None else raw_tables):
+    if table not in (raw_tables_present(conn) if raw_tables is None else raw_tables):
         return False
     row = conn.execute(f'select exists(select 1 from {DATASET}."{table}")').fetchone()
     return bool(row and row[0])

@@ -35,13 +35,13 @@ from ingestion.context import (
 )
 from ingestion.drift import BOOKKEEPING
 from ingestion.reading import (
-    _column_hints,
-    _hand_over,
-    _prepare,
-    _raw_tables,
+    column_hints,
+    hand_over,
     load_with_retries,
     make_plan,
+    prepare_batch,
     raw_names,
+    raw_tables_present,
     root_cause,
     row_hash,
 )
@@ -83,7 +83,7 @@ def _reconcile_rows(plan: TablePlan, ctx: ExtractContext, key_limit: int | None)
         cur.execute("create or replace temp table reconcile_source_keys (k bigint)")
         limit = f"{reader.quote(key)} <= {key_limit}" if key_limit is not None else None
         _, ranges = reader.key_ranges(plan.table, key, limit, ctx.chunk_rows, stats)
-        hints = dlt.mark.make_hints(columns=_column_hints(columns))
+        hints = dlt.mark.make_hints(columns=column_hints(columns))
         first = True
         for lo, hi in ranges:
             bounds = f"{reader.quote(key)} > {lo} AND {reader.quote(key)} <= {hi}"
@@ -96,7 +96,7 @@ def _reconcile_rows(plan: TablePlan, ctx: ExtractContext, key_limit: int | None)
             cur.unregister("reconcile_batch_keys")
             if not spec.stale_cursor or batch.num_rows == 0:
                 continue
-            prepared = _prepare(batch, plan, ctx, report)
+            prepared = prepare_batch(batch, plan, ctx, report)
             cur.register("reconcile_batch", prepared.rename_columns(raw_names(prepared, plan)))
             changed = cur.sql(
                 f'select s."{raw_key}" from reconcile_batch s '
@@ -109,7 +109,7 @@ def _reconcile_rows(plan: TablePlan, ctx: ExtractContext, key_limit: int | None)
             if len(ids):
                 report.changed_rows_detected += len(ids)
                 rows = prepared.filter(pc.is_in(pc.cast(prepared.column(key), pa.int64()), ids))
-                yield _hand_over(rows, plan, ctx, report, hints, first)
+                yield hand_over(rows, plan, ctx, report, hints, first)
                 first = False
         deleted = (
             cur.sql(f"select k from {live} l anti join reconcile_source_keys s using (k)")
@@ -135,7 +135,9 @@ def _reconcile_rows(plan: TablePlan, ctx: ExtractContext, key_limit: int | None)
                 f"{reader.quote(key)} IN ({', '.join(str(int(k)) for k in chunk)})",
                 stats,
             )
-            yield _hand_over(_prepare(batch, plan, ctx, report), plan, ctx, report, hints, first)
+            yield hand_over(
+                prepare_batch(batch, plan, ctx, report), plan, ctx, report, hints, first
+            )
             first = False
     except Exception as exc:
         report.fail(f"reconcile: {str(exc).splitlines()[0]}")
@@ -159,7 +161,7 @@ def _reconcile_resource(plan: TablePlan, ctx: ExtractContext, limit: int | None)
         table_name=plan.raw_table,
         primary_key=spec.primary_key,
         write_disposition=spec.write_disposition,
-        columns=_column_hints([]),
+        columns=column_hints([]),
         file_format="parquet",
     )
 
@@ -176,7 +178,7 @@ def reconcile_tables(
     own log rows; this one's count only what reconcile did)."""
     conn = ctx.warehouse
     assert conn is not None
-    present = _raw_tables(conn)
+    present = raw_tables_present(conn)
     ctx.deleted = {}
     for report in ctx.reports.values():
         report.in_package = False

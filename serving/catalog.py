@@ -42,6 +42,21 @@ def is_served_name(name: str) -> bool:
     return name.startswith(SERVED_PREFIXES)
 
 
+def column_types(database_path: Path, schema: str) -> dict[str, dict[str, str]]:
+    """Table -> column -> DuckDB type of every table in ``schema`` of a DuckDB file, in the
+    tables' column order (a published version: what it holds, whatever the manifest says)."""
+    with duckdb.connect(str(database_path), read_only=True) as con:
+        rows = con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = ? order by table_name, ordinal_position",
+            [schema],
+        ).fetchall()
+    types: dict[str, dict[str, str]] = {}
+    for table, column, data_type in rows:
+        types.setdefault(table, {})[column] = data_type
+    return types
+
+
 def manifest_relations(manifest_path: Path) -> dict[str, str]:
     """Served model name -> schema, from dbt's manifest; empty when there is no manifest."""
     if not manifest_path.exists():

@@ -314,21 +314,21 @@ def build_view(model: ModelColumns, schema: str) -> tuple[dict, dict[str, str]]:
     return view, refs
 
 
-def render_view(model: ModelColumns, schema: str) -> str:
-    """One LookML view file's text."""
-    view, _ = build_view(model, schema)
+def render_view(model: ModelColumns, view: dict) -> str:
+    """One LookML view file's text (``view``: ``build_view``'s)."""
     description = "\n".join(f"# {line}".rstrip() for line in model.description.splitlines())
     header = "# Generated from dbt's manifest by serving/lookml.py: do not edit.\n"
     header += f"{description}\n" if description else ""
     return header + (lkml.dump({"views": [view]}) or "")
 
 
-def build_model(models: list[ModelColumns], schema: str, connection: str) -> dict:
+def build_model(
+    models: list[ModelColumns], refs: dict[str, dict[str, str]], connection: str
+) -> dict:
     """The LookML model: an explore per fact and mart, joined many-to-one to every model its
     foreign keys reference (a second reference to the same model joins it under an alias).
     A reference to an SCD2 dimension's entity key (not unique there: one row per version)
     joins its current version."""
-    refs = {m.name: build_view(m, schema)[1] for m in models}
     by_name = {m.name: m for m in models}
     explores = []
     for model in models:
@@ -381,34 +381,15 @@ def write_views(
     out_dir.mkdir(parents=True, exist_ok=True)
     models = load_models(manifest_path, column_types)
     written = []
+    refs = {}
     for model in models:
+        view, refs[model.name] = build_view(model, schema)
         path = out_dir / f"{model.name}.view.lkml"
-        path.write_text(render_view(model, schema))
+        path.write_text(render_view(model, view))
         written.append(path)
     for stale in set(out_dir.glob("*.view.lkml")) - set(written):
         stale.unlink()
     model_path = out_dir / f"{connection}.model.lkml"
     header = "# Generated from dbt's manifest by serving/lookml.py: do not edit.\n"
-    model_path.write_text(header + (lkml.dump(build_model(models, schema, connection)) or ""))
+    model_path.write_text(header + (lkml.dump(build_model(models, refs, connection)) or ""))
     return [*written, model_path]
-
-
-def serving_column_types(
-    serving_path: Path, schema: str = "analytics"
-) -> dict[str, dict[str, str]]:
-    """Column types of the published tables, for models whose contract omits them."""
-    import duckdb
-
-    con = duckdb.connect(str(serving_path), read_only=True)
-    try:
-        rows = con.execute(
-            "select table_name, column_name, data_type from information_schema.columns "
-            "where table_schema = ?",
-            [schema],
-        ).fetchall()
-    finally:
-        con.close()
-    types: dict[str, dict[str, str]] = {}
-    for table, column, data_type in rows:
-        types.setdefault(table, {})[column] = data_type
-    return types

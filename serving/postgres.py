@@ -33,7 +33,7 @@ import duckdb
 import psycopg
 from psycopg import sql
 
-from serving.catalog import METADATA_TABLE, ModelDocs
+from serving.catalog import METADATA_TABLE, ModelDocs, column_types
 from serving.settings import ServingSettings
 
 COPY_CHUNK = 1 << 20
@@ -128,19 +128,10 @@ def tenant_role_name(prefix: str, tenant_id: object) -> str:
 
 def read_version_tables(version_path: Path, schema: str) -> dict[str, list[PgColumn]]:
     """Tables (metadata table included) and column types in a sealed serving file."""
-    con = duckdb.connect(str(version_path), read_only=True)
-    try:
-        rows = con.execute(
-            "select table_name, column_name, data_type from information_schema.columns "
-            "where table_schema = ? order by table_name, ordinal_position",
-            [schema],
-        ).fetchall()
-    finally:
-        con.close()
-    tables: dict[str, list[PgColumn]] = {}
-    for table, column, data_type in rows:
-        tables.setdefault(table, []).append(PgColumn(column, data_type))
-    return tables
+    return {
+        table: [PgColumn(name, data_type) for name, data_type in columns.items()]
+        for table, columns in column_types(version_path, schema).items()
+    }
 
 
 def read_tenants(version_path: Path, schema: str, tables: dict[str, list[PgColumn]]) -> list:

@@ -23,10 +23,16 @@ from typing import Any
 
 import duckdb
 
-from serving.catalog import METADATA_TABLE, ServedTable, discover_served_tables, model_docs
+from serving.catalog import (
+    METADATA_TABLE,
+    ServedTable,
+    column_types,
+    discover_served_tables,
+    model_docs,
+)
 from serving.checks import CheckSummary, PublishBlocked
 from serving.exposures import write_exposures
-from serving.lookml import serving_column_types, write_views
+from serving.lookml import write_views
 from serving.postgres import publish_version
 from serving.settings import ServingSettings
 
@@ -462,7 +468,7 @@ def write_bi_artefacts(settings: ServingSettings, manifest_path: Path) -> list[P
     ``dbt_exposures.yml`` (for the dbt project to commit).
     """
     out = settings.resolved_serving_path.parent / "bi"
-    types = serving_column_types(settings.resolved_serving_path, settings.serving_schema)
+    types = column_types(settings.resolved_serving_path, settings.serving_schema)
     views = write_views(manifest_path, out / "lookml", settings.serving_schema, types)
     return [*views, write_exposures(manifest_path, out / "dbt_exposures.yml")]
 

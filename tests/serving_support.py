@@ -20,12 +20,14 @@ from serving.checks import CheckSummary
 
 TENANTS = {1: "America/New_York", 2: "Europe/Berlin"}
 MONTHS = [date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(3, 23)]  # 2025-03..2026-10
+#: The metrics' as-of time of every mart these helpers build (their as_of_at column).
+AS_OF = datetime(2026, 11, 1, 6, tzinfo=UTC)
 
 
 def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
     """Rows of each served table, deterministic for a seed; columns as dbt_project's marts."""
     rng = random.Random(seed)
-    as_of = datetime(2026, 11, 1, 6, tzinfo=UTC)
+    as_of = AS_OF
     instructors = [(t, 100 * t + i) for t in TENANTS for i in range(1, 9)]
     learners = []
     person = 0

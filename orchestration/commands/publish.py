@@ -145,14 +145,14 @@ def print_versions(settings) -> None:
         v = version_summary(path, settings.serving_schema)
         # one plain line per version, whatever the terminal's width (greppable, never wrapped)
         typer.echo(
-            f"{v.version}  published {_utc(v.published_at)}  data as of {_utc(v.data_as_of)}  "
+            f"{v.version}  published {_utc_text(v.published_at)}  data as of {_utc_text(v.data_as_of)}  "
             f"checks {v.checks_passed} passed, {v.checks_failed} failed  {v.tables} tables  "
             f"{v.rows:,} rows  {v.megabytes:.1f} MB"
             + ("  * served" if v.version == current else "")
         )
 
 
-def _utc(value: object) -> str:
+def _utc_text(value: object) -> str:
     """A timestamp as UTC to the second (timestamptz values come back in the local zone)."""
     from datetime import UTC, datetime
 

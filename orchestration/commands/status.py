@@ -11,8 +11,8 @@ from orchestration.commands.common import SourceOption, WarehouseOption, build_s
 
 def status(source: SourceOption = None, warehouse: WarehouseOption = None) -> None:
     """What is served and as of when, each raw table's and mart's freshness against the SLA,
-    the checks that failed last, and the last run of each job; without the UI, the source or
-    a write."""
+    the checks that failed last, and the last run of each job; without the UI or the source,
+    and without writing the warehouse."""
     import dagster as dg
 
     from orchestration.config import OrchestrationSettings

@@ -17,7 +17,13 @@ from orchestration.commands.status import render_status
 from orchestration.status import warehouse_status
 from serving.publish import publish_warehouse
 from serving.settings import ServingSettings
-from tests.serving_support import build_warehouse, mart_rows, passing_checks, write_manifest
+from tests.serving_support import (
+    AS_OF,
+    build_warehouse,
+    mart_rows,
+    passing_checks,
+    write_manifest,
+)
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -109,7 +115,7 @@ def test_status_reports_what_is_served_fresh_failed_and_run(recorded) -> None:
     state = warehouse_status(warehouse, serving, instance, sla_hours=26, now=NOW)
 
     assert state.served is not None and state.served.version == published.version
-    assert state.served.data_as_of == datetime(2026, 11, 1, 6, tzinfo=UTC)  # the marts' as-of
+    assert state.served.data_as_of == AS_OF  # the marts' own as-of time
     assert (state.served.checks_passed, state.served.checks_failed) == (12, 1)
     sources = {f.name: (f.fresh, f.at) for f in state.sources}
     assert sources == {
@@ -135,7 +141,7 @@ def test_status_reports_what_is_served_fresh_failed_and_run(recorded) -> None:
 
     text = "\n".join(render_status(state))
     assert f"Served: version {published.version}" in text
-    assert "data as of 2026-11-01 06:00:00 UTC" in text
+    assert f"data as of {AS_OF:%Y-%m-%d %H:%M:%S} UTC" in text
     assert "Sources (last successful load; SLA 26 h): 1 of 2 fresh" in text
     assert "  users     STALE  2026-11-30 06:00:00 UTC (30.0 h ago)" in text
     assert "Marts (last build; SLA 26 h): 1 of 2 fresh" in text

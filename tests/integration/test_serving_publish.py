@@ -19,7 +19,13 @@ from serving.publish import (
     rollback,
 )
 from serving.settings import ServingSettings
-from tests.serving_support import build_warehouse, mart_rows, passing_checks, write_manifest
+from tests.serving_support import (
+    AS_OF,
+    build_warehouse,
+    mart_rows,
+    passing_checks,
+    write_manifest,
+)
 
 pytestmark = pytest.mark.xdist_group("serving_publish")
 
@@ -189,9 +195,9 @@ def test_cli_rollback_and_list_and_a_warehouse_no_check_judged(setup, tmp_path):
     ]
     listed = {line.split()[0]: line for line in lines}
     tables = len(mart_rows(seed=1))
-    # the data's as-of is the marts' own (serving_support builds them as of 2026-11-01 06:00)
+    # the data's as-of is the marts' own, not the check summary's
     assert (
-        f"data as of 2026-11-01 06:00:00  checks 40 passed, 2 failed  {tables} tables"
+        f"data as of {AS_OF:%Y-%m-%d %H:%M:%S}  checks 40 passed, 2 failed  {tables} tables"
         in listed[second.version]
     )
     assert listed[second.version].endswith("* served")  # rolled back to it
