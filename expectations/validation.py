@@ -18,6 +18,7 @@ import datetime as dt
 import enum
 import logging
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -495,6 +496,19 @@ def build_data_docs(docs_dir: Path, results: Sequence[Any] | None = None) -> Pat
     except Exception as exc:  # docs are a convenience: a broken page must not fail a check
         log.warning("could not build Data Docs in %s: %s", docs_dir, exc)
     return docs_index(docs_dir)
+
+
+def forget_results(docs_dir: Path) -> int:
+    """Delete every kept validation result and its Data Docs page (a failed expectation lists
+    sample values, which may belong to someone who asked to be forgotten), then rebuild the
+    index; the number of result files deleted."""
+    results = docs_dir / "stores" / "uncommitted" / "validations"
+    deleted = sum(1 for p in results.rglob("*") if p.is_file()) if results.exists() else 0
+    for folder in (results, docs_dir / "site" / "validations"):
+        shutil.rmtree(folder, ignore_errors=True)
+    if docs_dir.exists():
+        build_data_docs(docs_dir)
+    return deleted
 
 
 @cache

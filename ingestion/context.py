@@ -21,6 +21,7 @@ from ingestion.drift import (
     Drift,
     LandedType,
 )
+from ingestion.erasure import Erasures
 from ingestion.faults import FaultPoints
 from ingestion.pii import resolve_pii_key
 from ingestion.settings import WarehouseSettings
@@ -60,6 +61,9 @@ DLT_CONFIG: dict[str, Any] = {
     # compressing them cost more time than it saved, and nothing reads them once loaded.
     "data_writer.compression": "none",
     "load.delete_completed_jobs": True,
+    # dlt's staging copy of each merged table is emptied once merged: no row outlives its load
+    # there (an erasure would otherwise have a copy to chase).
+    "load.truncate_staging_dataset": True,
     # Resources are parallelized (each step of a table's generator runs in dlt's pool) on two
     # workers: the next table's count and first read overlap the current one's parquet write;
     # memory follows two tables' chunks.
@@ -353,6 +357,8 @@ class ExtractContext:
         self.faults = FaultPoints(self.settings.fault_at if settings is not None else None)
         self.rehash: set[str] = set()  # tables re-read whole to re-hash their PII
         self.run_id: str | None = None  # the id of the run's first load, once it has one
+        # The people erased by `warehouse forget`, applied to every batch (loaded with raw).
+        self.erasures: Erasures | None = None
 
     @property
     def settings(self) -> WarehouseSettings:

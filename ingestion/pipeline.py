@@ -54,6 +54,7 @@ from ingestion.drift import (
     raw_columns,
     widen_raw,
 )
+from ingestion.erasure import Erasures, register_file, sync_register
 from ingestion.errors import describe_warehouse_error
 from ingestion.pii import PiiKeyError
 from ingestion.privacy import probable_rename
@@ -70,6 +71,7 @@ from ingestion.reading import (
     table_has_rows,
 )
 from ingestion.reconcile import reconcile_tables
+from ingestion.retention import prune_load_packages
 from ingestion.settings import WarehouseSettings, redact
 from ingestion.source_reader import (
     SourceError,
@@ -128,11 +130,20 @@ def raw_table_names(tables: Sequence[str]) -> dict[str, str]:
 
 
 def plan_tables(
-    reader: SourceReader, requested: Sequence[str] | None, include_views: bool = False
+    reader: SourceReader,
+    requested: Sequence[str] | None,
+    include_views: bool = False,
+    withheld: Sequence[str] = (),
 ) -> TablePlanList:
     """What this run reads: spec'd tables present, unspecified tables (and views when asked),
-    spec'd tables missing (failures unless the source has none of them: a foreign database)."""
-    present = set(reader.table_names())
+    spec'd tables missing (failures unless the source has none of them: a foreign database).
+    ``withheld`` tables are never read (the erasure requests: source ids in clear)."""
+    if requested and set(requested) & set(withheld):
+        raise ExtractError(
+            f"{', '.join(sorted(set(requested) & set(withheld)))} holds erasure requests "
+            "(WAREHOUSE_ERASURE_TABLE): it is never extracted"
+        )
+    present = set(reader.table_names()) - set(withheld)
     views = set(reader.view_names())
     readable = present | (views if include_views else set())
     if requested:
@@ -187,7 +198,9 @@ def run_extract(
     started = time.perf_counter()
     ctx = ExtractContext(settings, chunk_rows, progress, reader_factory)
     reader = ctx.reader
-    planned = plan_tables(reader, tables, include_views)
+    planned = plan_tables(
+        reader, tables, include_views, [settings.erasure_table] if settings.erasure_table else []
+    )
     specified, unspecified = planned.specified, planned.unspecified
     ctx.pii_key  # noqa: B018 - fail before any work when a real source has no key
     # The probe queries the source while DuckDB and dlt's pipeline open.
@@ -197,6 +210,8 @@ def run_extract(
     conn = open_warehouse(settings.warehouse_path)
     ctx.warehouse = conn
     try:
+        sync_register(conn, DATASET, register_file(settings.warehouse_path))
+        ctx.erasures = Erasures.load(conn, DATASET, ctx.pii_key)
         pipeline = platform_pipeline(settings, conn, ctx.faults.collector())
         with dlt.config.values(DLT_CONFIG):
             pipeline.sync_destination()
@@ -312,6 +327,7 @@ def run_extract(
         )
         ctx.faults.reached("checkpoint")
         _checkpoint(conn, settings.warehouse_path)
+        prune_load_packages(pipeline, settings.keep_load_packages, settings.keep_load_packages_days)
         return summary
     finally:
         conn.close()
@@ -357,6 +373,12 @@ def _check_pii_key(
     stored = ledger.stored_key_fingerprint(conn, DATASET)
     if stored == fingerprint:
         return None
+    if stored is not None and ctx.erasures:
+        raise PiiKeyError(
+            f"WAREHOUSE_PII_KEY is not the key raw's hashes were made with, and raw holds "
+            f"{len(ctx.erasures.tokens)} erased accounts whose anonymous ids come from that key: "
+            "set the original key (rotating it would bring erased people back)"
+        )
     if stored is not None and not rehash:
         raise PiiKeyError(
             f"WAREHOUSE_PII_KEY is not the key raw's hashes were made with (fingerprint "

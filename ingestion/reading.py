@@ -290,9 +290,12 @@ def _apply_casts(batch: pa.Table, plan: TablePlan) -> pa.Table:
 def prepare_batch(
     batch: pa.Table, plan: TablePlan, ctx: ExtractContext, report: TableReport
 ) -> pa.Table:
-    """Mask PII, redact personal-looking values of unclassified text, cast narrowed columns."""
+    """Mask PII, rewrite erased people, redact personal-looking values of unclassified text,
+    cast narrowed columns."""
     if plan.spec is not None and plan.spec.pii:
         batch = mask_pii(batch, plan.spec, ctx.pii_key)
+    if ctx.erasures:
+        batch, _ = ctx.erasures.apply(batch, plan.spec)
     if plan.redacted:
         batch, counts = redact_batch(batch, plan.redacted)
         for column, n in counts.items():

@@ -90,7 +90,10 @@ def _reconcile_rows(plan: TablePlan, ctx: ExtractContext, key_limit: int | None)
             batch = reader.read(
                 plan.table, columns if spec.stale_cursor else key_column, bounds, stats
             )
-            keys = pa.table({"k": pc.cast(batch.column(key), pa.int64())})
+            keyed = batch.select([key])
+            if ctx.erasures and key in spec.people:
+                keyed, _ = ctx.erasures.apply(keyed, spec)  # raw holds erased accounts' new ids
+            keys = pa.table({"k": pc.cast(keyed.column(key), pa.int64())})
             cur.register("reconcile_batch_keys", keys)
             cur.execute("insert into reconcile_source_keys select k from reconcile_batch_keys")
             cur.unregister("reconcile_batch_keys")

@@ -70,6 +70,17 @@ class WarehouseSettings(BaseSettings):
     )
     path: Path | None = Field(default=None, description="The DuckDB warehouse file.")
     pii_key: str | None = Field(default=None, repr=False, description="HMAC key for PII hashing.")
+    erasure_table: str | None = Field(
+        default=None,
+        description="A source table of erasure requests (a user_id column) that `warehouse "
+        "forget` reads when given no ids; never extracted.",
+    )
+    keep_load_packages: int = Field(
+        default=20, ge=1, description="Completed dlt load packages kept in the pipeline folder."
+    )
+    keep_load_packages_days: float = Field(
+        default=30, gt=0, description="Completed dlt load packages older than this are removed."
+    )
     fault_at: str | None = Field(
         default=None,
         description="Tests only: the named step of `warehouse extract` at which the process "

@@ -62,6 +62,15 @@ class TableSpec:
     columns: tuple[str, ...] = ()
     # The money column whose sum the reconciliation compares with raw's (None: no money).
     money: str | None = None
+    # Columns holding a users.id (source names), which an erasure request rewrites to the
+    # person's anonymous id; the first is the row's owner.
+    people: tuple[str, ...] = ()
+    # A people column that holds a users.id only on rows where another column has a value:
+    # {column: (that column, value)}.
+    people_when: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Columns about the row's owner (source names: who they are, what they wrote), erased
+    # with them; a HASH column becomes the erased person's token instead of NULL.
+    personal: tuple[str, ...] = ()
 
     @property
     def never_selected(self) -> frozenset[str]:
@@ -123,6 +132,18 @@ TABLE_SPECS: dict[str, TableSpec] = {
             },
             local_columns=("twoFactorLastVerifiedAt",),
             booleans=("marketing_consent",),
+            people=("id",),
+            personal=(
+                "email",
+                "full_name",
+                "phone",
+                "date_of_birth",
+                "ssn",
+                "government_id",
+                "address_line1",
+                "postal_code",
+                "country_code",
+            ),
         ),
         _mutable(
             "instructor_profiles",
@@ -131,6 +152,8 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "payout_currency created_at updated_at"
             ),
             pii={"tax_id": DROP, "bank_account_number": DROP},
+            people=("user_id",),
+            personal=("accountId", "tax_id", "bank_account_number"),
         ),
         _mutable(
             "courses",
@@ -139,6 +162,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "currency status published_at created_at updated_at"
             ),
             money="price_amount",
+            people=("instructor_id",),
         ),
         _mutable(
             "enrollments",
@@ -147,6 +171,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "enrolled_at completed_at created_at updated_at"
             ),
             stale_cursor=True,
+            people=("user_id",),
         ),
         _mutable(
             "payments",
@@ -156,6 +181,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
             ),
             money="amount",
             local_columns=("created_at",),
+            people=("user_id",),
         ),
         _append_only(
             "refunds",
@@ -174,6 +200,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "period_start period_end paid_at created_at updated_at"
             ),
             money="amount",
+            people=("instructor_id",),
         ),
         _mutable(
             "subscriptions",
@@ -182,6 +209,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "cancelled_at updated_at"
             ),
             money="monthly_amount",
+            people=("user_id",),
         ),
         _mutable(
             "ebooks",
@@ -190,6 +218,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "created_at updated_at"
             ),
             money="price_amount",
+            people=("instructor_id",),
         ),
         _mutable(
             "communities",
@@ -197,21 +226,26 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "id tenant_id owner_id name slug visibility metadata created_at "
                 "archived_at updated_at"
             ),
+            people=("owner_id",),
         ),
         # left_at changes without an updated_at.
         _whole(
             "community_members",
             columns=_columns("id community_id user_id role joined_at left_at"),
+            people=("user_id",),
         ),
         _mutable(
             "community_posts",
             columns=_columns("id community_id author_id title body created_at updated_at"),
+            people=("author_id",),
+            personal=("title", "body"),
         ),
         _mutable(
             "field_service_providers",
             columns=_columns(
                 "id tenant_id user_id region service_types rating created_at updated_at"
             ),
+            people=("user_id",),
         ),
         _mutable(
             "field_service_orders",
@@ -221,6 +255,8 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "cancelled_at updated_at"
             ),
             money="quoted_amount",
+            people=("customer_id",),
+            personal=("metadata",),
         ),
         _append_only(
             "field_service_events",
@@ -229,10 +265,12 @@ TABLE_SPECS: dict[str, TableSpec] = {
         _append_only(
             "activity_logs",
             columns=_columns("id tenant_id user_id course_id activity_type occurred_at"),
+            people=("user_id",),
         ),
         _append_only(
             "assessment_attempts",
             columns=_columns("id user_id course_id score max_score attempted_at"),
+            people=("user_id",),
         ),
         # Decision and decided_at change without an updated_at.
         _whole(
@@ -241,6 +279,8 @@ TABLE_SPECS: dict[str, TableSpec] = {
                 "id tenant_id target_type target_id reason decision moderator_id "
                 "created_at decided_at"
             ),
+            people=("moderator_id", "target_id"),
+            people_when={"target_id": ("target_type", "user")},
         ),
         _append_only(
             "domain_events",

@@ -17,7 +17,17 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestration.commands import dev, extract, generate, publish, report, run, status, transform
+from orchestration.commands import (
+    dev,
+    extract,
+    forget,
+    generate,
+    publish,
+    report,
+    run,
+    status,
+    transform,
+)
 from orchestration.commands.common import console, one_line_errors
 
 __all__ = ["app", "console", "main"]
@@ -72,6 +82,7 @@ for command in (
     publish.publish,
     report.report,
     status.status,
+    forget.forget,
     dev.dev,
 ):
     app.command()(command)

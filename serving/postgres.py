@@ -401,3 +401,15 @@ def publish_version(
         f"PostgreSQL schema {schema}: {len(tables) - 1} tables, {rows:,} rows, "
         f"{len(tenants)} tenant roles, version {version}"
     )
+
+
+def drop_rollback_schema(settings: ServingSettings) -> None:
+    """Drop the schema the last publish swapped out (after an erasure it still holds the
+    people it erased, so no rollback may serve it again)."""
+    assert settings.pg_url, "drop_rollback_schema needs WAREHOUSE_PG_URL"
+    with psycopg.connect(settings.pg_url, connect_timeout=10) as conn:
+        conn.execute(
+            sql.SQL("drop schema if exists {} cascade").format(
+                sql.Identifier(f"{settings.serving_schema}__previous")
+            )
+        )

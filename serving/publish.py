@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,11 @@ def remove_stale_files(settings: ServingSettings) -> list[Path]:
 def new_version(now: datetime | None = None) -> str:
     """A sortable version id: the UTC publish time to the microsecond."""
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def version_time(version: str) -> datetime:
+    """When ``version`` was published (its id is the time)."""
+    return datetime.strptime(version, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
 
 
 def warehouse_data_as_of(con: duckdb.DuckDBPyConnection, database: str) -> datetime | None:
@@ -384,10 +389,28 @@ def served_state(settings: ServingSettings) -> tuple[str | None, str | None]:
     return (row[0], row[1]) if row else (None, None)
 
 
-def prune_versions(settings: ServingSettings, keep_version: str | None) -> list[Path]:
-    """Delete all but the newest ``serving_keep`` versions (never the one being served)."""
+def prune_versions(
+    settings: ServingSettings, keep_version: str | None, now: datetime | None = None
+) -> list[Path]:
+    """Delete all but the newest ``serving_keep`` versions, and every version older than
+    ``serving_keep_days``; never the one being served."""
     versions = list_versions(settings)
-    doomed = [v for v in versions[: -settings.serving_keep] if v.stem != keep_version]
+    oldest = (now or datetime.now(UTC)) - timedelta(days=settings.serving_keep_days)
+    doomed = [
+        v
+        for i, v in enumerate(versions)
+        if v.stem != keep_version
+        and (i < len(versions) - settings.serving_keep or version_time(v.stem) < oldest)
+    ]
+    for path in doomed:
+        path.unlink()
+    return doomed
+
+
+def drop_versions_except(settings: ServingSettings, keep_version: str) -> list[Path]:
+    """Delete every kept version but ``keep_version`` (after an erasure, the older ones
+    still hold the people it erased, so no rollback may serve them again)."""
+    doomed = [v for v in list_versions(settings) if v.stem != keep_version]
     for path in doomed:
         path.unlink()
     return doomed

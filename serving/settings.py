@@ -24,6 +24,9 @@ class ServingSettings(BaseSettings):
         default=None, description="The read-only serving DuckDB file BI tools open."
     )
     serving_keep: int = Field(default=5, ge=2, description="Published versions kept on disk.")
+    serving_keep_days: float = Field(
+        default=90, gt=0, description="Published versions older than this are removed."
+    )
     serving_schema: str = Field(
         default="analytics", description="Schema holding the published tables (DuckDB and PG)."
     )
