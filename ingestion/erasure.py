@@ -295,21 +295,21 @@ def _accounts(
     return person, held
 
 
-def _raw_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
-    return {
-        r[0]
-        for r in conn.execute(
-            "select column_name from information_schema.columns "
+def _raw_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """Column name -> type of a table (empty when there is no such table)."""
+    return dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns "
             "where table_schema = ? and table_name = ?",
             [schema, table],
         ).fetchall()
-    }
+    )
 
 
 def _rewrite(
     conn: duckdb.DuckDBPyConnection,
     relation: str,
-    present: set[str],
+    present: dict[str, str],
     people: Sequence[str],
     when: dict[str, tuple[str, str]],
     personal: Sequence[str],
@@ -335,14 +335,15 @@ def _rewrite(
         sets = [f'"{c}" = NULL' for c in erased]
         if token and token in present:
             sets.append(f'"{token}" = m.person_token')
-        row = conn.execute(
+        conn.execute(
             f"update {relation} t set {', '.join(sets)} from erasure_map m "
             f'where t."{owner}" = m.source_id'
-        ).fetchone()
-        touched += int(row[0]) if row else 0
+        )
     for column in people:
         if column not in present:
             continue
+        if present[column] != "BIGINT":  # an anonymous id needs 64 bits
+            conn.execute(f'alter table {relation} alter column "{column}" type bigint')
         condition = ""
         if column in when and when[column][0] in present:
             other, value = when[column]

@@ -6,13 +6,14 @@ the rest):
 1. raw and the dbt snapshots: the accounts (and the accounts merged into the same person)
    get an anonymous id, their personal columns are erased, the request is registered so
    that extraction keeps applying it (``ingestion/erasure.py``); dlt's staging tables are
-   emptied; the warehouse file is rewritten, so no freed block keeps an old value;
+   emptied;
 2. dlt's completed load packages are deleted (a pending one stops the request: its rows
    predate the erasure, and loading them would bring the person back);
 3. Great Expectations' kept results and their Data Docs pages (failed expectations list
    sample values);
 4. a full rebuild of every model and its checks (the Dagster ``transform`` job, with
-   ``--full-refresh``);
+   ``--full-refresh``), then the warehouse file is rewritten table by table, so no freed
+   block keeps an old value;
 5. a new published version, then every other kept version and PostgreSQL's rollback schema
    are dropped, and the leadership report is rendered again from the new version (older
    report files are deleted);
@@ -161,7 +162,6 @@ def forget_people(
         )
     finally:
         conn.close()
-    _compact(settings.warehouse_path)
     outcome = ForgetOutcome(erasure)
     outcome.load_packages_deleted = len(purge_load_packages(pipeline))
     outcome.validation_results_deleted = forget_results(orchestration.gx_site_dir)
@@ -177,6 +177,8 @@ def forget_people(
             f"({summary.failure or 'a blocking check failed'}): the served version still "
             "holds them; fix it, then run `warehouse forget` again with the same ids"
         )
+    # Only now does no table hold them: every model was rebuilt from the rewritten raw.
+    _compact(settings.warehouse_path)
     verdict = publication_gate(settings, orchestration)
     if not verdict.open:
         _record(settings, outcome, "not published")

@@ -18,6 +18,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from ingestion.context import DATASET
+from ingestion.erasure import erasure_log
 from orchestration.build_state import BUILD_LOG
 from orchestration.check_ledger import VERDICTS
 from serving.publish import VersionSummary, current_version, list_versions, version_summary
@@ -45,6 +47,17 @@ class FailedCheck:
 
 
 @dataclass(frozen=True)
+class Erasure:
+    """One `warehouse forget` request, from raw._erasure_log."""
+
+    request_id: str
+    requested_at: datetime | None
+    accounts: int
+    rows: int
+    status: str
+
+
+@dataclass(frozen=True)
 class LastRun:
     job: str
     status: str | None
@@ -65,6 +78,7 @@ class Status:
     checks_passed: int = 0
     failed: list[FailedCheck] = field(default_factory=list)
     runs: list[LastRun] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
 
     @property
     def stale(self) -> list[str]:
@@ -130,6 +144,8 @@ def read_warehouse(status: Status, warehouse_path: Path) -> None:
                         at is not None and status.now - at <= status.sla,
                     )
                 )
+        for request_id, at, _, accounts, _, rows, _, state in erasure_log(con, DATASET):
+            status.erasures.append(Erasure(request_id, _utc(at), accounts, rows, state))
         schema, table = VERDICTS.split(".")
         if _has(con, schema, table):
             for asset, check, passed, severity, description in con.execute(

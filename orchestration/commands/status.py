@@ -84,6 +84,19 @@ def render_status(state) -> list[str]:
                 f"  FAILED {check.asset} {check.check} ({check.severity}): "
                 f"{check.description or 'no reason recorded'}"
             )
+    if state.erasures:
+        last = state.erasures[-1]
+        unfinished = [e for e in state.erasures if e.status != "complete"]
+        lines.append(
+            f"Erasure requests: {len(state.erasures)}, "
+            f"{sum(e.accounts for e in state.erasures)} accounts; last {_when(last.requested_at, now)} "
+            f"({last.status}, {last.rows:,} rows rewritten)"
+            + (
+                f"; {len(unfinished)} not complete: run `warehouse forget` again with their ids"
+                if unfinished
+                else ""
+            )
+        )
     lines.append("Last runs:")
     width = max(len(r.job) for r in state.runs) if state.runs else 0
     for run in state.runs:

@@ -71,6 +71,21 @@ quarantined as (
     group by table_name, load_id
 ),
 
+-- Rows that belong to people erased by `warehouse forget` (their users.id columns hold the
+-- anonymous, negative id), by the load that wrote them.
+erased as (
+    {% for table_name, spec in tables.items() if spec.erased %}
+        select
+            '{{ table_name }}' as table_name,
+            _dlt_load_id as load_id,
+            count(*) as erased_person_rows
+        from {{ source('platform', table_name) }}
+        where {{ spec.erased }}
+        group by _dlt_load_id
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
 -- The run of each load: a reconcile run's two loads share the id of its first.
 load_runs as (
     select
@@ -105,10 +120,13 @@ accounted as (
         cast(sum(counted.tenant_mismatch_flagged) as {{ dbt.type_bigint() }}) as tenant_mismatch_flagged,
         cast(sum(counted.unknown_enum_flagged) as {{ dbt.type_bigint() }}) as unknown_enum_flagged,
         cast(sum(counted.orphan_flagged) as {{ dbt.type_bigint() }}) as orphan_flagged,
-        cast(sum(counted.source_deleted_rows) as {{ dbt.type_bigint() }}) as source_deleted_rows
+        cast(sum(counted.source_deleted_rows) as {{ dbt.type_bigint() }}) as source_deleted_rows,
+        cast(sum(coalesce(erased.erased_person_rows, 0)) as {{ dbt.type_bigint() }}) as erased_person_rows
     from counted
     left join quarantined
         on counted.table_name = quarantined.table_name and counted.load_id = quarantined.load_id
+    left join erased
+        on counted.table_name = erased.table_name and counted.load_id = erased.load_id
     left join load_runs on counted.load_id = load_runs.load_id
     group by counted.table_name, coalesce(load_runs.run_id, counted.load_id)
 ),
@@ -166,7 +184,8 @@ final as (
         coalesce(accounted.orphan_flagged, 0) as orphan_flagged,
         coalesce(extract_log.zero_dates_nulled, 0) as zero_dates_nulled,
         coalesce(extract_log.hard_deletes_detected, 0) as hard_deletes_detected,
-        coalesce(accounted.source_deleted_rows, 0) as source_deleted_rows
+        coalesce(accounted.source_deleted_rows, 0) as source_deleted_rows,
+        coalesce(accounted.erased_person_rows, 0) as erased_person_rows
     from accounted
     full outer join extract_log
         on accounted.table_name = extract_log.table_name and accounted.run_id = extract_log.run_id
