@@ -201,12 +201,14 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
         """,
         [period],
     ).df()
+    # a cohort's point at N days is drawn once every learner of it is N days past the first
+    # payment: the few early payers of a young cohort are not the cohort
     curves = []
     for row in cohorts.itertuples():
         curves.append((_to_date(row.cohort_month), 0, 0.0, int(row.cohort_size)))
         for days in (30, 90, 365):
             mature = getattr(row, f"mature_{days}")
-            if mature and mature > 0:
+            if mature and mature == row.cohort_size:
                 total = float(getattr(row, f"sum_{days}"))
                 curves.append((_to_date(row.cohort_month), days, total / mature, int(mature)))
     cohort_curves = pd.DataFrame(

@@ -124,6 +124,23 @@ def test_ltv_curves_and_instructor_ranking(published):
     assert curves[
         (curves["cohort_month"] == date(2026, 3, 1)) & (curves["horizon_days"] == 365)
     ].empty
+    # nor a cohort only some of whose learners are that old: its early payers are not the cohort
+    partly = {
+        (cohort, days)
+        for cohort in {r["cohort_month"] for r in rows["mart_learner_ltv"]}
+        for days in (30, 90, 365)
+        if len(
+            {
+                r[f"is_mature_{days}"]
+                for r in rows["mart_learner_ltv"]
+                if r["cohort_month"] == cohort
+            }
+        )
+        == 2
+    }
+    assert partly
+    for cohort, days in partly:
+        assert curves[(curves["cohort_month"] == cohort) & (curves["horizon_days"] == days)].empty
 
     trailing = {}
     for r in rows["mart_instructor_pnl"]:
