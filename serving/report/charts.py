@@ -44,11 +44,21 @@ def _style(ax) -> None:
 USD = FuncFormatter(lambda v, _: f"${v:,.0f}")
 
 
-def _months_axis(ax, ticks: int) -> None:
-    """Horizontal month labels, the year written where it changes (``2025 Apr Jul Oct``)."""
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=ticks)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
+def _month_tick(value: float, position: int | None) -> str:
+    """``Mar`` under a tick, the year beneath on the first tick and in January."""
+    day = mdates.num2date(value)
+    month = day.strftime("%b")
+    return f"{month}\n{day.year}" if position == 0 or day.month == 1 else month
+
+
+def _months_axis(ax, months: pd.Series, ticks: int) -> None:
+    """Horizontal month labels with the year where it starts and changes, the axis ending half
+    a month after the last month (no tick for a month not drawn)."""
+    if len(months):
+        half = pd.Timedelta(days=15)
+        ax.set_xlim(months.min() - half, months.max() + half)
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(_month_tick))
 
 
 def ltv_curves(curves: pd.DataFrame, last_cohorts: int = 12) -> str:
@@ -127,7 +137,7 @@ def take_rate_trend(pnl_trend: pd.DataFrame) -> str:
     right.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     right.set_ylabel("take rate")
     _style(ax)
-    _months_axis(ax, 12)
+    _months_axis(ax, months, 12)
     return _svg(fig, "take-rate-trend")
 
 
@@ -163,7 +173,7 @@ def liquidity_trends(liquidity: pd.DataFrame, hhi: pd.DataFrame) -> str:
         ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
     _style(ax)
     for ax in axes[1]:
-        _months_axis(ax, 7)
+        _months_axis(ax, months, 7)
     return _svg(fig, "marketplace-liquidity")
 
 
