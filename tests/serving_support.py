@@ -210,6 +210,36 @@ def mart_rows(seed: int = 7, scale: float = 1.0) -> dict[str, list[dict]]:
     }
 
 
+#: The month the as-of has only just begun: the marts hold a few hours of it.
+PARTIAL_MONTH = date(2026, 11, 1)
+
+
+def with_partial_month(rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """``rows`` plus ``PARTIAL_MONTH`` as the marts hold it a few hours in: every instructor
+    with 2% of October's sales, every tenant with 3 service orders requested, none filled."""
+    rows = {name: list(table) for name, table in rows.items()}
+    last = MONTHS[-1]
+    for row in [r for r in rows["mart_instructor_pnl"] if r["month_start_date"] == last]:
+        scaled = {
+            k: round(v * 0.02, 2) if k.endswith("_usd") and not k.startswith("balance") else v
+            for k, v in row.items()
+        }
+        rows["mart_instructor_pnl"].append({**scaled, "month_start_date": PARTIAL_MONTH})
+    for row in [r for r in rows["mart_marketplace_liquidity"] if r["month_start_date"] == last]:
+        rows["mart_marketplace_liquidity"].append(
+            {
+                **row,
+                "month_start_date": PARTIAL_MONTH,
+                "orders_requested": 3,
+                "orders_matched_within_24h": 0,
+                "fill_rate_24h": 0.0,
+                "orders_cancelled_without_match": 0,
+                "cancelled_without_match_share": 0.0,
+            }
+        )
+    return rows
+
+
 def _median(values: list[float]) -> float | None:
     if not values:
         return None

@@ -3,14 +3,20 @@
 Reads the serving file (what BI tools see), never the working warehouse, so the report
 always matches a published, checked version. Ratios are recomputed as Σ numerator /
 Σ denominator over the tenants and instructors they cover, as docs/metrics.md defines them.
+
+The reporting period is the last month that has ended in every tenant's reporting time zone
+by the data's as-of: the marts bucket months in those zones, so a month can still be running
+for one tenant when it is over in UTC. Every series stops at that month; the later, partial
+months are named, never drawn, so a half-filled month never reads as a collapse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
@@ -31,6 +37,8 @@ class Kpi:
     current: float | None
     previous: float | None
     kind: str  # usd | pct | count | ratio
+    #: what is compared when it is not the period with the month before (e.g. two cohorts)
+    basis: str = ""
 
     @property
     def change(self) -> float | None:
@@ -55,7 +63,9 @@ class ReportData:
     liquidity: pd.DataFrame  # month: platform-wide ratios
     hhi: pd.DataFrame  # month x tenant: seller_hhi
     quality: pd.DataFrame  # per source table, summed over loads
-    tenants: list = field(default_factory=list)
+    tenant_names: dict[int, str] = field(default_factory=dict)
+    #: months the marts hold after the period, not yet over in every tenant's time zone
+    partial_months: list[date] = field(default_factory=list)
 
 
 def _month_add(month: date, months: int) -> date:
@@ -65,6 +75,30 @@ def _month_add(month: date, months: int) -> date:
 
 def _to_date(value) -> date:
     return value.date() if isinstance(value, datetime) else value
+
+
+def month_label(month: date) -> str:
+    """``May 2026``."""
+    return month.strftime("%B %Y")
+
+
+def instructor_label(instructor_id: int, tenant_name: str) -> str:
+    """How the report names an instructor: id and tenant, never a person's name or email."""
+    return f"Instructor {instructor_id}, {tenant_name}"
+
+
+def last_complete_month(months: list[date], as_of: datetime, zones: list[str]) -> date | None:
+    """The latest of ``months`` that has ended in every time zone of ``zones`` by ``as_of``."""
+    as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    complete = [
+        month
+        for month in months
+        if all(
+            datetime.combine(_month_add(month, 1), time(), ZoneInfo(zone)) <= as_of
+            for zone in zones or ["UTC"]
+        )
+    ]
+    return complete[-1] if complete else None
 
 
 def load_report_data(serving_path: Path, schema: str = "analytics") -> ReportData:
@@ -93,11 +127,29 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
     ]
     if not months:
         raise ValueError("mart_instructor_pnl is empty: nothing to report")
-    # the latest complete month before the as-of time is the reporting period
-    as_of_month = _to_date(as_of).replace(day=1) if as_of else None
-    complete = [m for m in months if as_of_month is None or m < as_of_month]
-    period = complete[-1] if complete else months[-1]
+    tenant_rows = con.execute(
+        "select tenant_id, tenant_name, reporting_timezone from dim_tenant order by 1"
+    ).fetchall()
+    tenant_names = {t: name or f"Tenant {t}" for t, name, _ in tenant_rows}
+    zones = sorted({zone or "UTC" for _, _, zone in tenant_rows})
+    period = last_complete_month(months, as_of, zones) if as_of else months[-1]
+    if period is None:
+        raise ValueError(
+            f"no month of the marts has ended in every tenant's time zone by the data as-of "
+            f"{as_of:%Y-%m-%d %H:%M}: nothing to report yet"
+        )
     previous = _month_add(period, -1)
+    later = con.execute(
+        """
+        select distinct month_start_date from mart_instructor_pnl where month_start_date > ?
+        union select distinct month_start_date from mart_marketplace_liquidity
+        where month_start_date > ?
+        union select distinct cohort_month from mart_ltv_cohorts where cohort_month > ?
+        order by 1
+        """,
+        [period, period, period],
+    ).fetchall()
+    partial_months = [_to_date(r[0]) for r in later]
 
     pnl_trend = con.execute(
         """
@@ -107,8 +159,9 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
                sum(platform_revenue_usd) as platform_revenue_usd,
                sum(contribution_margin_usd) as contribution_margin_usd,
                sum(platform_revenue_usd) / nullif(sum(gross_sales_usd), 0) as take_rate
-        from mart_instructor_pnl group by 1 order by 1
-        """
+        from mart_instructor_pnl where month_start_date <= ? group by 1 order by 1
+        """,
+        [period],
     ).df()
     liquidity = con.execute(
         """
@@ -121,15 +174,21 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
                    as top_decile_sales_share,
                sum(courses_published) as courses_published,
                sum(orders_requested) as orders_requested
-        from mart_marketplace_liquidity group by 1 order by 1
-        """
+        from mart_marketplace_liquidity where month_start_date <= ? group by 1 order by 1
+        """,
+        [period],
     ).df()
     hhi = con.execute(
-        "select month_start_date as month, tenant_id, seller_hhi "
-        "from mart_marketplace_liquidity where seller_hhi is not null order by 1, 2"
+        "select month_start_date as month, tenant_id, seller_hhi from mart_marketplace_liquidity "
+        "where seller_hhi is not null and month_start_date <= ? order by 1, 2",
+        [period],
     ).df()
+    hhi["tenant_name"] = [tenant_names.get(t, f"Tenant {t}") for t in hhi["tenant_id"]]
     new_learners = dict(
-        con.execute("select cohort_month, count(*) from mart_learner_ltv group by 1").fetchall()
+        con.execute(
+            "select cohort_month, count(*) from mart_learner_ltv where cohort_month <= ? group by 1",
+            [period],
+        ).fetchall()
     )
     cohorts = con.execute(
         """
@@ -138,21 +197,27 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
                sum(mature_learners_30) as mature_30, sum(ltv_30_mature_sum_usd) as sum_30,
                sum(mature_learners_90) as mature_90, sum(ltv_90_mature_sum_usd) as sum_90,
                sum(mature_learners_365) as mature_365, sum(ltv_365_mature_sum_usd) as sum_365
-        from mart_ltv_cohorts group by 1 order by 1
-        """
+        from mart_ltv_cohorts where cohort_month <= ? group by 1 order by 1
+        """,
+        [period],
     ).df()
+    # a cohort's point at N days is drawn once every learner of it is N days past the first
+    # payment: the few early payers of a young cohort are not the cohort
     curves = []
     for row in cohorts.itertuples():
         curves.append((_to_date(row.cohort_month), 0, 0.0, int(row.cohort_size)))
         for days in (30, 90, 365):
             mature = getattr(row, f"mature_{days}")
-            if mature and mature > 0:
+            if mature and mature == row.cohort_size:
                 total = float(getattr(row, f"sum_{days}"))
                 curves.append((_to_date(row.cohort_month), days, total / mature, int(mature)))
     cohort_curves = pd.DataFrame(
         curves, columns=["cohort_month", "horizon_days", "avg_ltv_usd", "mature_learners"]
     )
-    mature30 = cohorts[cohorts["mature_30"] > 0]
+    # the 30-day KPI compares cohorts whose every learner is 30 days past the first payment
+    mature30 = cohorts[
+        (cohorts["mature_30"] > 0) & (cohorts["mature_30"] == cohorts["cohort_size"])
+    ]
     instructors = con.execute(
         """
         select instructor_id, tenant_id,
@@ -169,6 +234,13 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
         """,
         [_month_add(period, -12), period],
     ).df()
+    instructors["instructor_label"] = [
+        instructor_label(r.instructor_id, tenant_names.get(r.tenant_id, f"Tenant {r.tenant_id}"))
+        for r in instructors.itertuples()
+    ]
+    instructors["tenant_name"] = [
+        tenant_names.get(t, f"Tenant {t}") for t in instructors["tenant_id"]
+    ]
     quality = con.execute(
         """
         select table_name,
@@ -191,12 +263,6 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
     quality["accounted"] = (
         quality["rows_in_raw"] == quality["rows_used"] + quality["rows_quarantined"]
     )
-    tenants = [
-        r[0]
-        for r in con.execute(
-            "select distinct tenant_id from mart_instructor_pnl order by 1"
-        ).fetchall()
-    ]
 
     def pick(frame: pd.DataFrame, month: date, column: str) -> float | None:
         match = frame[frame["month"].map(_to_date) == month]
@@ -226,10 +292,11 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
             "count",
         ),
         Kpi(
-            "30-day LTV, newest mature cohort",
+            "30-day LTV",
             float(ltv_now.sum_30 / ltv_now.mature_30) if ltv_now is not None else None,
             float(ltv_before.sum_30 / ltv_before.mature_30) if ltv_before is not None else None,
             "usd",
+            basis=_cohort_basis(ltv_now, ltv_before),
         ),
         Kpi(
             "Service orders filled within 24 h",
@@ -256,5 +323,15 @@ def _load(con: duckdb.DuckDBPyConnection) -> ReportData:
         liquidity=liquidity,
         hhi=hhi,
         quality=quality,
-        tenants=tenants,
+        tenant_names=tenant_names,
+        partial_months=partial_months,
     )
+
+
+def _cohort_basis(now, before) -> str:
+    if now is None:
+        return "no cohort is 30 days past its first payments yet"
+    newest = f"{month_label(_to_date(now.cohort_month))} cohort"
+    if before is None:
+        return newest
+    return f"{newest} vs {month_label(_to_date(before.cohort_month))}"

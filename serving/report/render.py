@@ -12,7 +12,8 @@ from markupsafe import Markup
 
 from serving.checks import CheckSummary
 from serving.report import charts
-from serving.report.data import Kpi, ReportData, load_report_data
+from serving.report.data import Kpi, ReportData, load_report_data, month_label
+from serving.report.narrative import GLOSSARY, format_value, money, quality_sentence, summary
 
 
 @dataclass(frozen=True)
@@ -24,38 +25,21 @@ class RenderedReport:
     data: ReportData
 
 
-def _money(value) -> str:
-    if value is None or pd.isna(value):
-        return "n/a"
-    return f"-${abs(value):,.0f}" if value < 0 else f"${value:,.0f}"
-
-
-def _format(kpi: Kpi, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if kpi.kind == "usd":
-        return _money(value)
-    if kpi.kind == "pct":
-        return f"{value:.1%}"
-    if kpi.kind == "ratio":
-        return f"{value:.2f}"
-    return f"{value:,.0f}"
-
-
 def _kpi_view(kpi: Kpi) -> dict:
     change = kpi.change
     if change is None:
         delta, direction = "no comparison", "flat"
     elif kpi.kind == "pct" and kpi.current is not None and kpi.previous is not None:
         points = (kpi.current - kpi.previous) * 100
-        delta = f"{points:+.1f} pts vs {_format(kpi, kpi.previous)}"
+        delta = f"{points:+.1f} pts vs {format_value(kpi, kpi.previous)}"
         direction = "up" if points > 0 else "down" if points < 0 else "flat"
     else:
-        delta = f"{change:+.1%} vs {_format(kpi, kpi.previous)}"
+        delta = f"{change:+.1%} vs {format_value(kpi, kpi.previous)}"
         direction = "up" if change > 0 else "down" if change < 0 else "flat"
     return {
         "label": kpi.label,
-        "value": _format(kpi, kpi.current),
+        "basis": kpi.basis,
+        "value": format_value(kpi, kpi.current),
         "delta": delta,
         "direction": direction,
     }
@@ -86,25 +70,26 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime) 
     instructor_rows = [
         {
             "group": group,
-            "instructor_id": r.instructor_id,
-            "tenant_id": r.tenant_id,
-            "gross": _money(r.gross_sales_usd),
-            "net": _money(r.net_sales_usd),
-            "platform": _money(r.platform_revenue_usd),
+            "instructor": f"Instructor {r.instructor_id}",
+            "tenant": r.tenant_name,
+            "gross": money(r.gross_sales_usd),
+            "net": money(r.net_sales_usd),
+            "platform": money(r.platform_revenue_usd),
             "take_rate": f"{r.take_rate:.1%}" if pd.notna(r.take_rate) else "n/a",
-            "margin": _money(r.contribution_margin_usd),
-            "balance": _money(r.balance_owed_usd),
+            "margin": money(r.contribution_margin_usd),
+            "balance": money(r.balance_owed_usd),
         }
         for group, frame in (("top", top), ("bottom", bottom))
         for r in frame.itertuples()
     ]
+    quality = data.quality
     quality_rows = [
         {
             **{k: f"{int(v):,}" for k, v in row.items() if k not in ("table_name", "accounted")},
             "table_name": row["table_name"],
             "accounted": bool(row["accounted"]),
         }
-        for row in data.quality.to_dict("records")
+        for row in quality.to_dict("records")
     ]
     checks_sentence = (
         f"{checks.passed} checks passed and {checks.failed} failed "
@@ -112,8 +97,12 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime) 
     )
     return environment.get_template("template.html.j2").render(
         data=data,
-        period_label=data.period.strftime("%B %Y"),
-        previous_label=data.previous_period.strftime("%B %Y"),
+        period_label=month_label(data.period),
+        previous_label=month_label(data.previous_period),
+        partial_labels=[month_label(m) for m in data.partial_months],
+        summary=summary(data),
+        glossary=GLOSSARY,
+        tenant_names=list(data.tenant_names.values()),
         stamp_html=stamp_html,
         kpis=[_kpi_view(k) for k in data.kpis],
         charts={
@@ -125,6 +114,8 @@ def render_html(data: ReportData, checks: CheckSummary, generated_at: datetime) 
         },
         instructor_rows=instructor_rows,
         quality_rows=quality_rows,
+        quality_sentence=quality_sentence(quality),
+        all_accounted=bool(quality["accounted"].all()),
         checks_sentence=checks_sentence,
         failed_checks=list(checks.failures[:20]),
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,4 +1,9 @@
-"""The leadership report: numbers checked against the rows, self-contained HTML, dated file, email."""
+"""The leadership report: numbers checked against the rows, self-contained HTML, dated file, email.
+
+The marts hold a month the as-of has only just begun (``PARTIAL_MONTH``), as a real
+warehouse does; the report must leave it out. Expected numbers come from the rows or from
+SQL on the published file, never from the code under test.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import email
 import email.policy
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from serving.checks import CheckSummary
@@ -17,10 +24,12 @@ from serving.report.mail import send_report
 from serving.report.render import build_report
 from serving.settings import ServingSettings
 from tests.serving_support import (
+    PARTIAL_MONTH,
     LocalSmtpServer,
     build_warehouse,
     mart_rows,
     passing_checks,
+    with_partial_month,
     write_manifest,
 )
 
@@ -31,7 +40,7 @@ NOW = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
-    rows = mart_rows(seed=21)
+    rows = with_partial_month(mart_rows(seed=21))
     warehouse = build_warehouse(base / "wh.duckdb", rows)
     write_manifest(base / "target" / "manifest.json", warehouse)
     settings = ServingSettings(data_dir=base, dbt_target_dir=base / "target")
@@ -60,6 +69,8 @@ def test_report_is_dated_self_contained_and_stamped(published):
         "Instructor profitability",
         "Marketplace liquidity",
         "Data quality",
+        "What changed",
+        "Glossary",
     ):
         assert f">{section}" in html
 
@@ -113,6 +124,23 @@ def test_ltv_curves_and_instructor_ranking(published):
     assert curves[
         (curves["cohort_month"] == date(2026, 3, 1)) & (curves["horizon_days"] == 365)
     ].empty
+    # nor a cohort only some of whose learners are that old: its early payers are not the cohort
+    partly = {
+        (cohort, days)
+        for cohort in {r["cohort_month"] for r in rows["mart_learner_ltv"]}
+        for days in (30, 90, 365)
+        if len(
+            {
+                r[f"is_mature_{days}"]
+                for r in rows["mart_learner_ltv"]
+                if r["cohort_month"] == cohort
+            }
+        )
+        == 2
+    }
+    assert partly
+    for cohort, days in partly:
+        assert curves[(curves["cohort_month"] == cohort) & (curves["horizon_days"] == days)].empty
 
     trailing = {}
     for r in rows["mart_instructor_pnl"]:
@@ -123,15 +151,21 @@ def test_ltv_curves_and_instructor_ranking(published):
     best = max(trailing, key=trailing.get)
     worst = min(trailing, key=trailing.get)
     table = rendered.path.read_text().split('id="instructors"')[1].split("</table>")[0]
-    first_row = re.search(r"<tr><td>(top #\d+)</td>", table).group(1)
-    assert first_row == f"top #{best}"
-    assert f"bottom #{worst}</td>" in table
+    ranks = re.findall(r"<tr><td>Instructor (\d+)</td><td[^>]*>(top|bottom)</td>", table)
+    assert ranks[0] == (str(best), "top")
+    assert (str(worst), "bottom") in ranks
 
 
 def test_quality_panel_flags_unaccounted_rows(published, tmp_path):
     rows, settings, checks, _, _ = published
     rows = {**rows, "mart_data_quality": [dict(r) for r in rows["mart_data_quality"]]}
     rows["mart_data_quality"][0]["rows_used"] -= 3  # three raw rows vanish without a reason
+    for row in rows["mart_data_quality"]:
+        row["quarantined_parent"] = 0  # a reason no row has: no legend entry
+        if row["table_name"] == "courses":  # a clean table: no bar
+            reasons = ("orphan", "unknown_enum", "duplicate_person")
+            row.update({f"quarantined_{r}": 0 for r in reasons}, malformed_json_flagged=0)
+            row.update(rows_used=row["rows_in_raw"], rows_quarantined=0)
     warehouse = build_warehouse(tmp_path / "wh.duckdb", rows)
     settings = ServingSettings(data_dir=tmp_path, dbt_target_dir=tmp_path / "none")
     publish_warehouse(warehouse, settings, checks)
@@ -142,8 +176,200 @@ def test_quality_panel_flags_unaccounted_rows(published, tmp_path):
     assert not quality.loc[broken, "accounted"]
     assert quality.drop(index=broken)["accounted"].all()
     html = rendered.path.read_text()
-    assert html.count('<td class="bad">NO</td>') == 1
+    assert html.count('class="bad">NO</td>') == 1
+    assert "<details open>" in html  # the accounting table is shown when a row is missing
+    assert f"Rows are unaccounted for in {broken}." in html
+    drawn = svg_texts(html, "data-quality")
+    assert "payments" in drawn and "courses" not in drawn
+    assert "orphan" in drawn and "parent quarantined" not in drawn
     assert 'checks: 39 passed, <span class="failed">3 failed</span>' in html
+
+
+def svg_texts(html: str, chart: str) -> list[str]:
+    """The texts drawn in one chart (glyph paths, each text group names its text in a comment)."""
+    svg = html.split(f'aria-label="{chart}"')[1].split("</svg>")[0]
+    return re.findall(r"<!-- (.*?) -->", svg)
+
+
+def serving_sql(path: Path, query: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        return con.execute(query, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def last_month_ended_everywhere(path: Path) -> date:
+    """The latest month of the P&L that has ended, in every tenant's zone, by the as-of."""
+    (as_of,) = serving_sql(path, "select max(as_of_at) from analytics.mart_learner_ltv")[0]
+    zones = [z for (z,) in serving_sql(path, "select reporting_timezone from analytics.dim_tenant")]
+    months = serving_sql(
+        path, "select distinct month_start_date from analytics.mart_instructor_pnl order by 1"
+    )
+    ended = [
+        month
+        for (month,) in months
+        if all(
+            (pd.Timestamp(month) + pd.DateOffset(months=1)).tz_localize(zone) <= pd.Timestamp(as_of)
+            for zone in zones
+        )
+    ]
+    return ended[-1]
+
+
+def test_headline_is_the_last_complete_month_and_charts_stop_there(published):
+    _, settings, _, rendered, _ = published
+    data = rendered.data
+    expected = last_month_ended_everywhere(settings.resolved_serving_path)
+    assert expected == date(2026, 10, 1)  # the as-of is a few hours into November
+    assert (data.period, data.previous_period) == (expected, date(2026, 9, 1))
+    assert data.partial_months == [PARTIAL_MONTH]
+    for frame, column in (
+        (data.pnl_trend, "month"),
+        (data.liquidity, "month"),
+        (data.hhi, "month"),
+        (data.cohort_curves, "cohort_month"),
+    ):
+        assert pd.to_datetime(frame[column]).max() == pd.Timestamp(expected), column
+    html = rendered.path.read_text()
+    assert "<h1>Leadership report: October 2026</h1>" in html
+    assert "October 2026 vs September 2026" in html
+    assert "November 2026 is not over yet and is left out." in html
+    assert "2026-11" not in " ".join(svg_texts(html, "take-rate-trend"))
+
+
+def test_a_month_still_running_in_one_tenants_zone_is_not_complete(published, tmp_path):
+    rows, _, checks, _, _ = published
+    # the as-of is 06:00 UTC on 1 November: still 31 October (20:00) in Honolulu
+    tenants = [dict(r) for r in rows["dim_tenant"]]
+    tenants[1]["reporting_timezone"] = "Pacific/Honolulu"
+    warehouse = build_warehouse(tmp_path / "wh.duckdb", {**rows, "dim_tenant": tenants})
+    settings = ServingSettings(data_dir=tmp_path, dbt_target_dir=tmp_path / "none")
+    publish_warehouse(warehouse, settings, checks)
+    data = load_report_data(settings.resolved_serving_path)
+    assert data.period == last_month_ended_everywhere(settings.resolved_serving_path)
+    assert data.period == date(2026, 9, 1)
+    assert data.partial_months == [date(2026, 10, 1), PARTIAL_MONTH]
+
+
+def test_names_instead_of_ids(published):
+    rows, _, _, rendered, _ = published
+    html = rendered.path.read_text()
+    names = {r["tenant_id"]: r["tenant_name"] for r in rows["dim_tenant"]}
+    table = html.split('id="instructors"')[1].split("</table>")[0]
+    shown = re.findall(
+        r"<tr><td>Instructor (\d+)</td><td[^>]*>\w+</td><td[^>]*>([^<]+)</td>", table
+    )
+    assert len(shown) == 10
+    tenant_of = {r["instructor_id"]: r["tenant_id"] for r in rows["dim_instructor"]}
+    assert all(name == names[tenant_of[int(i)]] for i, name in shown)
+    bars = svg_texts(html, "instructor-profitability")
+    assert {f"Instructor {i}, {name}" for i, name in shown} <= set(bars)
+    assert not [t for t in bars if re.search(r"#\d|\(t\d", t)]
+    assert set(names.values()) <= set(svg_texts(html, "marketplace-liquidity"))
+    assert f"tenants {', '.join(names[t] for t in sorted(names))}." in html
+
+
+def test_summary_states_the_biggest_changes(published):
+    _, settings, _, rendered, _ = published
+    path = settings.resolved_serving_path
+    now, before = date(2026, 10, 1), date(2026, 9, 1)
+    pnl = {
+        month: values
+        for month, *values in serving_sql(
+            path,
+            "select month_start_date, sum(net_sales_usd), sum(platform_revenue_usd), "
+            "sum(contribution_margin_usd), sum(gross_sales_usd) "
+            "from analytics.mart_instructor_pnl where month_start_date in (?, ?) group by 1",
+            [now, before],
+        )
+    }
+    liquidity = {
+        month: values
+        for month, *values in serving_sql(
+            path,
+            "select month_start_date, "
+            "sum(orders_matched_within_24h) / sum(orders_requested), "
+            "sum(paying_people) / sum(selling_instructors) "
+            "from analytics.mart_marketplace_liquidity where month_start_date in (?, ?) "
+            "group by 1",
+            [now, before],
+        )
+    }
+    learners = dict(
+        serving_sql(
+            path,
+            "select cohort_month, count(*) from analytics.mart_learner_ltv "
+            "where cohort_month in (?, ?) group by 1",
+            [now, before],
+        )
+    )
+
+    def moved(name, new, old, text):
+        verb = "rose" if new > old else "fell"
+        return f"{name} {verb} {abs(new / old - 1):.1%} to {text(new)}"
+
+    def dollars(v):
+        return f"${v:,.0f}"
+
+    take = [pnl[m][1] / pnl[m][3] for m in (now, before)]
+    lead = (
+        "In October 2026, compared with September 2026, "
+        + moved("net sales", pnl[now][0], pnl[before][0], dollars)
+        + f"; take rate {'rose' if take[0] > take[1] else 'fell'} "
+        f"{abs(take[0] - take[1]) * 100:.1f} points to {take[0]:.1%}."
+    )
+    others = [
+        (
+            pnl[now][1] / pnl[before][1] - 1,
+            moved("platform revenue", pnl[now][1], pnl[before][1], dollars),
+        ),
+        (
+            pnl[now][2] / pnl[before][2] - 1,
+            moved("contribution margin", pnl[now][2], pnl[before][2], dollars),
+        ),
+        (
+            learners[now] / learners[before] - 1,
+            moved("new paying learners", learners[now], learners[before], "{:,.0f}".format),
+        ),
+        (
+            liquidity[now][1] / liquidity[before][1] - 1,
+            moved("buyer : seller ratio", liquidity[now][1], liquidity[before][1], "{:.2f}".format),
+        ),
+    ]
+    fill = [liquidity[m][0] for m in (now, before)]
+    others.append(
+        (
+            fill[0] / fill[1] - 1,
+            f"service orders filled within 24 h {'rose' if fill[0] > fill[1] else 'fell'} "
+            f"{abs(fill[0] - fill[1]) * 100:.1f} points to {fill[0]:.1%}",
+        )
+    )
+    biggest = [text for _, text in sorted(others, key=lambda o: abs(o[0]), reverse=True)[:3]]
+    html = rendered.path.read_text()
+    summary = re.findall(r"<p>(.*?)</p>", html.split('id="summary"')[1].split("</div>")[0])
+    assert summary[0] == lead
+    assert summary[1] == "The biggest other changes: " + "; ".join(biggest) + "."
+    assert summary[2].startswith("30-day LTV, September 2026 cohort vs August 2026: $")
+
+
+def test_glossary_defines_every_kpi_shown(published):
+    _, _, _, rendered, _ = published
+    html = rendered.path.read_text()
+    glossary = html.split('id="glossary"')[1].split("</dl>")[0]
+    terms = re.findall(r"<dt>(.*?)</dt>", glossary)
+    definitions = re.findall(r"<dd>(.*?)</dd>", glossary)
+    assert len(terms) == len(definitions) and all(len(d) > 20 for d in definitions)
+    cards = re.findall(r'<div class="label">(.*?)</div>', html)
+    assert len(cards) == 9 and set(cards) <= set(terms)
+    for chart_only in (
+        "Course sell-through within 30 days",
+        "Seller concentration (HHI)",
+        "Balance owed",
+        "Quarantined rows",
+    ):
+        assert chart_only in terms
 
 
 def test_report_reads_only_the_published_version(published, tmp_path):
