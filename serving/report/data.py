@@ -83,7 +83,10 @@ def month_label(month: date) -> str:
 
 
 def instructor_label(instructor_id: int, tenant_name: str) -> str:
-    """How the report names an instructor: id and tenant, never a person's name or email."""
+    """How the report names an instructor: id and tenant, never a person's name or email; an
+    instructor erased by `warehouse forget` (a negative, anonymous id) is named as such."""
+    if instructor_id < 0:
+        return f"Erased instructor {-instructor_id % 10_000:04d}, {tenant_name}"
     return f"Instructor {instructor_id}, {tenant_name}"
 
 

@@ -22,6 +22,7 @@ from ingestion.erasure import (
 )
 from ingestion.specs import TABLE_SPECS
 from serving.publish import prune_versions
+from serving.report.data import instructor_label
 from serving.settings import ServingSettings
 
 KEY = b"k" * 32
@@ -190,3 +191,11 @@ def test_serving_versions_are_pruned_by_count_and_by_age(tmp_path: Path) -> None
         names[3],
         names[4],
     ]
+
+
+def test_the_report_names_an_erased_instructor_without_a_number_to_look_up() -> None:
+    anonymous = anonymous_id(1449, KEY)
+    label = instructor_label(anonymous, "Northwind Academy")
+    assert label.startswith("Erased instructor ") and label.endswith(", Northwind Academy")
+    assert str(anonymous) not in label and "1449" not in label
+    assert instructor_label(1449, "Northwind Academy") == "Instructor 1449, Northwind Academy"
