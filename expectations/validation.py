@@ -28,6 +28,8 @@ from typing import Any
 
 import duckdb
 
+from expectations.data_docs import make_offline
+
 log = logging.getLogger(__name__)
 
 #: How many unexpected values a failing result lists (GX's SUMMARY format lists 20).
@@ -294,6 +296,7 @@ def evaluate(
     for expectation, (how, detail) in zip(expectations, plans, strict=True):
         config = expectation.configuration
         kwargs = dict(config.kwargs)
+        result: dict[str, Any]
         if how == "exist":
             success, result = kwargs["column"] in present, {}
         elif how == "columns":
@@ -420,7 +423,7 @@ def run_suite(
                 "data_asset_name": relation,
                 "batch_identifiers": {},
             },
-            "batch_spec": {"query": batch},
+            "batch_spec": {"query": batch, "data_asset_name": relation},
             "evaluated_in": "duckdb",
             "run_id": {
                 "run_name": f"{suite.name}-{run_time:%Y%m%dT%H%M%S}",
@@ -495,6 +498,7 @@ def build_data_docs(docs_dir: Path, results: Sequence[Any] | None = None) -> Pat
         )
     except Exception as exc:  # docs are a convenience: a broken page must not fail a check
         log.warning("could not build Data Docs in %s: %s", docs_dir, exc)
+    make_offline(docs_index(docs_dir).parent)
     return docs_index(docs_dir)
 
 
