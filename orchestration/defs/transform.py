@@ -138,13 +138,35 @@ def ensure_manifest(project: DbtProject, warehouse: WarehouseSettings) -> Path:
     return project.manifest_path
 
 
+# profiles.yml's default warehouse, relative to the dbt project (dbt runs there).
+PROFILE_DEFAULT_WAREHOUSE = "../data/warehouse.duckdb"
+
+
+def profile_warehouse_path(warehouse: WarehouseSettings, environ: Mapping[str, str]) -> str | None:
+    """What dbt's profile gets as ``WAREHOUSE_PATH`` for ``warehouse``: what the shell already
+    says when it names this file, nothing (the profile's default) when that is the file, else
+    its absolute path. dbt re-parses the whole project when the profile's text changes, so the
+    CLI must hand dbt the profile plain `dbt` in dbt_project/ sees."""
+    target = warehouse.warehouse_path.resolve()
+    current = environ.get("WAREHOUSE_PATH")
+    if current and Path(current).is_absolute() and Path(current).resolve() == target:
+        return current
+    if not current and (DBT_PROJECT_DIR / PROFILE_DEFAULT_WAREHOUSE).resolve() == target:
+        return None
+    return str(target)
+
+
 @contextmanager
 def warehouse_env(warehouse: WarehouseSettings) -> Iterator[None]:
     """Point dbt's profile (``WAREHOUSE_PATH``) at this run's warehouse for one invocation
     (dagster-dbt hands the process environment to dbt)."""
     with _ENV_LOCK:
         previous = os.environ.get("WAREHOUSE_PATH")
-        os.environ["WAREHOUSE_PATH"] = str(warehouse.warehouse_path)
+        wanted = profile_warehouse_path(warehouse, os.environ)
+        if wanted is None:
+            os.environ.pop("WAREHOUSE_PATH", None)
+        else:
+            os.environ["WAREHOUSE_PATH"] = wanted
         try:
             yield
         finally:
