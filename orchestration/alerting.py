@@ -46,6 +46,53 @@ class Alert:
         }
 
 
+# An alert is read on a phone: the reason in one short line, the rest is in the run.
+REASON_CHARS = 240
+
+
+def short_reason(text: str | None, fallback: str) -> str:
+    """The first line of ``text``, whitespace collapsed, at most ``REASON_CHARS`` long."""
+    first = next((line for line in (text or "").splitlines() if line.strip()), "")
+    line = " ".join(first.split())
+    if not line:
+        return fallback
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1].rstrip() + "…"
+
+
+def check_alert(
+    asset: str,
+    check: str,
+    severity: str,
+    description: str | None,
+    run_id: str | None,
+    job: str | None,
+) -> Alert:
+    """The alert for a failed check: which check on which asset, and why."""
+    return Alert(
+        kind="check_failure",
+        title=f"{severity} check {check} failed on {asset}",
+        detail=short_reason(
+            description, "the check gave no reason: its run in the Dagster UI has the details"
+        ),
+        run_id=run_id,
+        job=job,
+        asset=asset,
+        check=check,
+        severity=severity,
+    )
+
+
+def run_alert(job: str | None, run_id: str | None, failure: str | None) -> Alert:
+    """The alert for a failed run: which job, and why (the run id is in the alert)."""
+    return Alert(
+        kind="run_failure",
+        title=f"Run of {job} failed",
+        detail=short_reason(failure, f"run {run_id} failed without a message: see its log"),
+        run_id=run_id,
+        job=job,
+    )
+
+
 def send_alert(alert: Alert, settings: OrchestrationSettings, timeout: float = 5.0) -> bool:
     """Log ``alert`` locally, then post it to the webhook; True when the post succeeded."""
     settings.alert_log.parent.mkdir(parents=True, exist_ok=True)

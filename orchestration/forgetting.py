@@ -42,7 +42,7 @@ from ingestion.settings import WarehouseSettings
 from ingestion.source_reader import ReadStats, SourceReader
 from orchestration.config import OrchestrationSettings
 from orchestration.definitions import build_definitions, publication_gate
-from orchestration.runner import run_transform
+from orchestration.runner import Progress, run_transform
 from serving.checks import CheckSummary
 from serving.postgres import drop_rollback_schema
 from serving.publish import drop_versions_except, publish_warehouse
@@ -138,6 +138,7 @@ def forget_people(
     ids: Sequence[int],
     instance: dg.DagsterInstance,
     tags: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> ForgetOutcome:
     """Carry out one erasure request end to end (see the module's docstring)."""
     if not settings.warehouse_path.exists():
@@ -167,7 +168,13 @@ def forget_people(
     outcome.validation_results_deleted = forget_results(orchestration.gx_site_dir)
     definitions = build_definitions(settings, orchestration)
     summary = run_transform(
-        settings, orchestration, instance, definitions, full_refresh=True, tags=tags
+        settings,
+        orchestration,
+        instance,
+        definitions,
+        full_refresh=True,
+        tags=tags,
+        progress=progress,
     )
     outcome.transform_seconds = summary.seconds
     if not summary.success:

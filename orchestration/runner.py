@@ -8,15 +8,19 @@ checks and a failed run are alerted exactly as the sensors would.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 
 from ingestion.settings import WarehouseSettings
-from orchestration.alerting import Alert, send_alert
+from orchestration.alerting import Alert, check_alert, run_alert, send_alert
 from orchestration.config import SELF_ALERTING_TAG, OrchestrationSettings
 
 
@@ -47,6 +51,8 @@ class RunSummary:
     checks: list[CheckOutcome] = field(default_factory=list)
     skipped_steps: list[str] = field(default_factory=list)
     failure: str | None = None
+    # asset -> its Dagster group (source, raw, seed, snapshot, staging, marts, serving...)
+    groups: dict[str, str] = field(default_factory=dict)
 
     @property
     def checks_passed(self) -> int:
@@ -114,28 +120,11 @@ def root_cause(error: Any) -> str:
 def run_alerts(summary: RunSummary) -> list[Alert]:
     """The alerts the sensors would send for this run: each failed check, then the run."""
     alerts = [
-        Alert(
-            kind="check_failure",
-            title=f"{c.severity} check {c.check} failed on {c.asset}",
-            detail=c.description or "no description",
-            run_id=summary.run_id,
-            job=summary.job,
-            asset=c.asset,
-            check=c.check,
-            severity=c.severity,
-        )
+        check_alert(c.asset, c.check, c.severity, c.description, summary.run_id, summary.job)
         for c in summary.checks_failed
     ]
     if not summary.success:
-        alerts.append(
-            Alert(
-                kind="run_failure",
-                title=f"Run of {summary.job} failed",
-                detail=f"run `{summary.run_id}`: {summary.failure or 'no failure message'}",
-                run_id=summary.run_id,
-                job=summary.job,
-            )
-        )
+        alerts.append(run_alert(summary.job, summary.run_id, summary.failure))
     return alerts
 
 
@@ -143,6 +132,71 @@ def run_alerts(summary: RunSummary) -> list[Alert]:
 #: the UI lists a job's runs by this label, so runs started here show in its run history.
 CODE_LOCATION = "warehouse"
 REPOSITORY_LABEL = {".dagster/repository": f"__repository__@{CODE_LOCATION}"}
+
+
+#: A callable that prints one line of progress.
+Progress = Callable[[str], None]
+
+_STEP_EVENTS = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+}
+
+
+@contextlib.contextmanager
+def step_progress(
+    instance: dg.DagsterInstance, run_id: str, emit: Progress, interval: float = 1.0
+) -> Iterator[None]:
+    """While the block runs, a line for each step of run ``run_id`` that starts, succeeds or
+    fails, read from the instance's event log (the in-process run writes it as it goes)."""
+    stop = threading.Event()
+    started: dict[str, float] = {}
+    seen = 0
+
+    def poll() -> None:
+        nonlocal seen
+        try:
+            entries = instance.all_logs(run_id, of_type=_STEP_EVENTS)
+        except Exception:  # progress is a convenience: a busy event log must not fail a run
+            return
+        for entry in entries[seen:]:
+            event, step = entry.dagster_event, entry.step_key or "?"
+            at = datetime.fromtimestamp(entry.timestamp, UTC)
+            if event is None:
+                continue
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                started[step] = entry.timestamp
+                emit(f"  {at:%H:%M:%S}  {step} started")
+            else:
+                took = entry.timestamp - started.get(step, entry.timestamp)
+                verdict = (
+                    "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "FAILED"
+                )
+                emit(f"  {at:%H:%M:%S}  {step} {verdict} in {took:.1f} s")
+        seen = len(entries)
+
+    def watch() -> None:
+        while not stop.wait(interval):
+            poll()
+
+    watcher = threading.Thread(target=watch, name="step-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        poll()
+
+
+def asset_groups(definitions: dg.Definitions) -> dict[str, str]:
+    """Every asset's Dagster group, by its key's text: the one vocabulary of the UI's asset
+    graph and the CLI's summary."""
+    return {
+        spec.key.to_user_string(): spec.group_name or "default"
+        for spec in definitions.resolve_all_asset_specs()
+    }
 
 
 def run_job(
@@ -155,6 +209,7 @@ def run_job(
     definitions: dg.Definitions | None = None,
     tags: dict[str, str] | None = None,
     asset_selection: Sequence[dg.AssetKey] | None = None,
+    progress: Progress | None = None,
 ) -> RunSummary:
     """Execute ``job`` in-process on ``instance`` (default: DAGSTER_HOME's) and summarise it;
     ``definitions`` default to the project's, bound to the two settings; ``tags`` are added
@@ -171,22 +226,27 @@ def run_job(
     job_def = definitions.resolve_job_def(job)
     owned = instance is None
     active = instance or dg.DagsterInstance.get()
+    run_id = str(uuid.uuid4())
+    watching = step_progress(active, run_id, progress) if progress else contextlib.nullcontext()
     try:
-        result = job_def.execute_in_process(
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            instance=active,
-            raise_on_error=False,
-            tags={
-                **REPOSITORY_LABEL,
-                **({SELF_ALERTING_TAG: "true"} if alert else {}),
-                **(tags or {}),
-            },
-            asset_selection=asset_selection,
-        )
+        with watching:
+            result = job_def.execute_in_process(
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                instance=active,
+                raise_on_error=False,
+                run_id=run_id,
+                tags={
+                    **REPOSITORY_LABEL,
+                    **({SELF_ALERTING_TAG: "true"} if alert else {}),
+                    **(tags or {}),
+                },
+                asset_selection=asset_selection,
+            )
     finally:
         if owned:
             active.dispose()
     summary = summarize(result, job, time.perf_counter() - started)
+    summary.groups = asset_groups(definitions)
     if alert:
         for item in run_alerts(summary):
             send_alert(item, orchestration)
@@ -211,6 +271,7 @@ def run_hourly(
     tags: dict[str, str] | None = None,
     alert: bool = True,
     serving: Any = None,
+    progress: Progress | None = None,
 ) -> tuple[RunSummary, Any]:
     """The hourly cycle, as the schedule and its sensor run it: the ``land`` job (observe,
     extract, raw checks), then an ``incremental`` run of what the change detector finds not
@@ -230,6 +291,7 @@ def run_hourly(
         alert=alert,
         definitions=definitions,
         tags=tags,
+        progress=progress,
     )
     if not land.success:
         return land, None
@@ -249,6 +311,7 @@ def run_hourly(
         definitions=definitions,
         tags={**(tags or {}), **decision.tags},
         asset_selection=decision.selection,
+        progress=progress,
     )
     merged = merge_summaries(land, build)
     merged.current = decision.current + merged.current
@@ -270,6 +333,7 @@ def merge_summaries(first: RunSummary, second: RunSummary) -> RunSummary:
         checks=[*first.checks, *second.checks],
         skipped_steps=[*first.skipped_steps, *second.skipped_steps],
         failure=first.failure or second.failure,
+        groups={**first.groups, **second.groups},
     )
 
 
@@ -285,6 +349,7 @@ def run_transform(
     selection: Sequence[dg.AssetKey] | None = None,
     tags: dict[str, str] | None = None,
     alert: bool = False,
+    progress: Progress | None = None,
 ) -> RunSummary:
     """``warehouse transform``: the ``transform`` job (raw contract suites, the dbt build, the
     checks on the models). ``incremental``: only what the change detector finds not current
@@ -329,6 +394,7 @@ def run_transform(
         definitions=definitions,
         tags=run_tags,
         asset_selection=selection,
+        progress=progress,
     )
     if selection is not None:
         chosen = set(selection)

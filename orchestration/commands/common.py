@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -165,3 +167,33 @@ def _cause_line(exc: BaseException) -> str:
             line = text.splitlines()[0]
         seen = seen.__cause__ or seen.__context__
     return line
+
+
+@contextlib.contextmanager
+def progress_lines() -> Iterator[Callable[[str], None]]:
+    """A function printing one line of progress, for the Dagster runs a command starts (a
+    line per step as it starts and ends); while the block runs, the extractor's line per
+    table is printed too. Plain lines, so a log file or a CI job reads them as a terminal
+    does."""
+
+    # The terminal as it is now: a step may swap sys.stdout for a while (to silence a tool),
+    # and these lines come from other threads meanwhile.
+    out = sys.stdout
+
+    def emit(line: str) -> None:
+        typer.echo(line, file=out)
+
+    class TableLines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            typer.echo(f"      {record.getMessage()}", file=out)
+
+    extract_log = logging.getLogger("ingestion.extract")
+    handler = TableLines(level=logging.INFO)
+    previous = extract_log.level
+    extract_log.addHandler(handler)
+    extract_log.setLevel(logging.INFO)
+    try:
+        yield emit
+    finally:
+        extract_log.removeHandler(handler)
+        extract_log.setLevel(previous)

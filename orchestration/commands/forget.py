@@ -13,6 +13,7 @@ from orchestration.commands.common import (
     build_settings,
     console,
     fail,
+    progress_lines,
 )
 from orchestration.commands.publish import serving_settings
 
@@ -59,9 +60,15 @@ def forget(
         prepare_dagster_home(orchestration)
         console.print(f"Forgetting {len(ids)} account(s) and the accounts merged with them")
         dbt_log = orchestration.alert_log.parent / "dbt.log"
-        with dg.DagsterInstance.get() as instance:
+        with dg.DagsterInstance.get() as instance, progress_lines() as progress:
             outcome = forget_people(
-                settings, orchestration, serving, ids, instance, {DBT_LOG_TAG: str(dbt_log)}
+                settings,
+                orchestration,
+                serving,
+                ids,
+                instance,
+                {DBT_LOG_TAG: str(dbt_log)},
+                progress=progress,
             )
     except (ErasureError, ForgetIncomplete) as exc:
         fail(str(exc))

@@ -16,7 +16,13 @@ import typer
 from rich.table import Table
 
 from ingestion.settings import redacted_url
-from orchestration.commands.common import SourceOption, WarehouseOption, build_settings, console
+from orchestration.commands.common import (
+    SourceOption,
+    WarehouseOption,
+    build_settings,
+    console,
+    progress_lines,
+)
 from orchestration.commands.generate import print_generation
 
 if TYPE_CHECKING:
@@ -89,14 +95,22 @@ def run(
     console.print(f"Running the {job} job through Dagster in this process")
     dbt_log = orchestration.alert_log.parent / "dbt.log"
     tags = {DBT_LOG_TAG: str(dbt_log)}
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, progress_lines() as progress:
         if job == "incremental":
-            summary, decision = run_hourly(settings, orchestration, instance, definitions, tags)
+            summary, decision = run_hourly(
+                settings, orchestration, instance, definitions, tags, progress=progress
+            )
             if decision is not None:
                 console.print(decision.description)
         else:
             summary = run_job(
-                job, settings, orchestration, instance, definitions=definitions, tags=tags
+                job,
+                settings,
+                orchestration,
+                instance,
+                definitions=definitions,
+                tags=tags,
+                progress=progress,
             )
             decision = None
         print_summary(summary, orchestration, time.perf_counter() - started)
@@ -114,7 +128,7 @@ def run(
             return
         console.print("Running the report job through Dagster in this process")
         report_summary = run_job(
-            "report", settings, orchestration, instance, definitions=definitions
+            "report", settings, orchestration, instance, definitions=definitions, progress=progress
         )
         print_report(materialization(instance, report_summary.run_id, REPORT_KEY), report_summary)
     console.print(f"Done in {time.perf_counter() - started:.1f} s.")
@@ -200,12 +214,13 @@ def print_report(reported: dict[str, object] | None, summary: RunSummary) -> Non
 def print_summary(
     summary: RunSummary, orchestration: OrchestrationSettings, seconds: float
 ) -> None:
-    """Assets materialized (by layer), rows, checks passed and failed, time."""
+    """Assets materialized (by Dagster group, as the UI's asset graph shows them), rows,
+    checks passed and failed, time."""
     layers: dict[str, list[int | None]] = {}
     for asset, rows in summary.materialized.items():
-        layers.setdefault(asset.split("/")[0], []).append(rows)
+        layers.setdefault(summary.groups.get(asset, asset.split("/")[0]), []).append(rows)
     table = Table(title=f"Dagster run {summary.run_id} ({summary.job})")
-    table.add_column("layer")
+    table.add_column("group")
     table.add_column("assets materialized", justify="right")
     table.add_column("rows", justify="right")
     for layer, layer_rows in sorted(layers.items()):

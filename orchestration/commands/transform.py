@@ -17,6 +17,7 @@ from orchestration.commands.common import (
     build_settings,
     console,
     fail,
+    progress_lines,
 )
 
 
@@ -75,7 +76,7 @@ def transform(
         if not selection:
             fail(f"--select {' '.join(select)} matches no dbt model, seed or snapshot")
     dbt_log = orchestration.alert_log.parent / "dbt.log"
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, progress_lines() as progress:
         summary = run_transform(
             settings,
             orchestration,
@@ -86,6 +87,7 @@ def transform(
             as_of=as_of,
             selection=selection,
             tags={DBT_LOG_TAG: str(dbt_log)},
+            progress=progress,
         )
     if not summary.run_id:
         console.print("Nothing to transform: every model is current.")

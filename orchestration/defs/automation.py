@@ -39,7 +39,7 @@ from typing import Any
 import dagster as dg
 
 from ingestion.settings import WarehouseSettings
-from orchestration.alerting import Alert, send_alert
+from orchestration.alerting import Alert, check_alert, run_alert, send_alert
 from orchestration.check_ledger import gate
 from orchestration.config import (
     EXTRACT_MODE_TAG,
@@ -248,30 +248,20 @@ def build_after_land_sensor(
 
 def run_failure_alert(run: dg.DagsterRun, message: str | None) -> Alert:
     """The alert for a failed run: which job, which run, why."""
-    return Alert(
-        kind="run_failure",
-        title=f"Run of {run.job_name} failed",
-        detail=f"run `{run.run_id}`: {message or 'no failure message'}",
-        run_id=run.run_id,
-        job=run.job_name,
-    )
+    return run_alert(run.job_name, run.run_id, message)
 
 
 def check_failure_alert(
     evaluation: dg.AssetCheckEvaluation, run_id: str | None, job: str | None
 ) -> Alert:
     """The alert for a failed asset check: which check on which asset, how severe, why."""
-    asset = evaluation.asset_key.to_user_string()
-    severity = evaluation.severity.value
-    return Alert(
-        kind="check_failure",
-        title=f"{severity} check {evaluation.check_name} failed on {asset}",
-        detail=evaluation.description or "no description",
-        run_id=run_id,
-        job=job,
-        asset=asset,
-        check=evaluation.check_name,
-        severity=severity,
+    return check_alert(
+        evaluation.asset_key.to_user_string(),
+        evaluation.check_name,
+        evaluation.severity.value,
+        evaluation.description,
+        run_id,
+        job,
     )
 
 
