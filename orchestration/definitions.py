@@ -6,6 +6,7 @@ definitions load, never at import.
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 import dagster as dg
 
@@ -48,11 +49,15 @@ def build_definitions(
     serving_settings = serving_settings or ServingSettings(
         data_dir=warehouse.data_dir, dbt_target_dir=orchestration.dbt_target_dir
     )
+    # The freshness SLA, in the UI's asset health as in `warehouse status`: each raw table
+    # must have landed and each mart been built within it (a warning at three quarters).
+    sla = timedelta(hours=orchestration.freshness_sla_hours)
+    freshness = dg.FreshnessPolicy.time_window(fail_window=sla, warn_window=sla * 0.75)
     transform_defs, marts, staging = transform.build_defs(
-        warehouse, orchestration.dbt_target_dir, orchestration.dbt_project_dir
+        warehouse, orchestration.dbt_target_dir, orchestration.dbt_project_dir, freshness
     )
     project = transform.dbt_project(orchestration.dbt_target_dir, orchestration.dbt_project_dir)
-    ingestion_defs = ingestion.build_defs(warehouse)
+    ingestion_defs = ingestion.build_defs(warehouse, freshness)
     quality_defs = quality.build_defs(
         warehouse, orchestration, marts, staging, project.manifest_path
     )

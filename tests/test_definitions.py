@@ -230,3 +230,21 @@ def test_dagster_definitions_validate(loaded, tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "warehouse.duckdb").exists(), (
         "loading must not touch the warehouse"
     )
+
+
+def test_raw_tables_and_marts_carry_the_freshness_sla(loaded) -> None:
+    """The UI's asset health judges what `warehouse status` judges: each raw table and each
+    mart, dimension and fact against WAREHOUSE_FRESHNESS_SLA_HOURS."""
+    defs, _, _ = loaded
+    from orchestration.config import OrchestrationSettings
+
+    sla_hours = OrchestrationSettings().freshness_sla_hours
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    held = {key for key, spec in specs.items() if spec.freshness_policy is not None}
+    raw = {dg.AssetKey(["raw", t]) for t in TABLE_SPECS}
+    served = {k for k in specs if k.path[-1].startswith(("mart_", "dim_", "fct_"))}
+    assert raw | served <= held
+    assert not {k for k in held if k.path[0] in ("source", "staging", "intermediate", "serving")}
+    for key in raw | served:
+        policy = specs[key].freshness_policy
+        assert policy.fail_window.to_timedelta().total_seconds() == sla_hours * 3600, key

@@ -95,18 +95,24 @@ with warnings.catch_warnings():
 
 
 class RawTranslator(DagsterDltTranslator):
-    """dlt resource ``<table>`` -> ``raw/<table>``, downstream of ``source/<table>``."""
+    """dlt resource ``<table>`` -> ``raw/<table>``, downstream of ``source/<table>``, held to
+    ``freshness`` when one is given."""
+
+    def __init__(self, freshness: dg.FreshnessPolicy | None = None) -> None:
+        super().__init__()
+        self.freshness = freshness
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         """The default spec, re-keyed into the raw layer and linked to its source table."""
         spec = super().get_asset_spec(data)
         table = data.resource.name
-        return spec.replace_attributes(
+        spec = spec.replace_attributes(
             key=raw_key(table),
             deps=[source_key(table)],
             group_name=RAW_GROUP,
             description=f"`raw.{table}`: the platform's `{table}` as landed by dlt, PII masked.",
         ).merge_attributes(kinds={"duckdb"})
+        return spec if self.freshness is None else dg.apply_freshness_policy(spec, self.freshness)
 
 
 def extract_log_spec() -> dg.AssetSpec:
@@ -120,13 +126,16 @@ def extract_log_spec() -> dg.AssetSpec:
     )
 
 
-def extract_assets(settings: WarehouseSettings) -> dg.AssetsDefinition:
-    """The dlt resources of the platform source as one multi-asset in the writers' pool."""
+def extract_assets(
+    settings: WarehouseSettings, freshness: dg.FreshnessPolicy | None = None
+) -> dg.AssetsDefinition:
+    """The dlt resources of the platform source as one multi-asset in the writers' pool (each
+    raw table held to ``freshness``)."""
     specs = [
         *build_dlt_asset_specs(
             dlt_source=platform_source(settings),
             dlt_pipeline=platform_pipeline(settings),
-            dagster_dlt_translator=RawTranslator(),
+            dagster_dlt_translator=RawTranslator(freshness),
         ),
         extract_log_spec(),
     ]
@@ -189,8 +198,11 @@ def extracted_tables() -> list[str]:
     return [t.name for t in source_tables()]
 
 
-def build_defs(settings: WarehouseSettings) -> dg.Definitions:
+def build_defs(
+    settings: WarehouseSettings, freshness: dg.FreshnessPolicy | None = None
+) -> dg.Definitions:
     """The source observations and the extract, bound to ``settings``."""
     return dg.Definitions(
-        assets=[observe_source, extract_assets(settings)], resources={"warehouse": settings}
+        assets=[observe_source, extract_assets(settings, freshness)],
+        resources={"warehouse": settings},
     )

@@ -69,10 +69,21 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 #: What the relation holds (``build_state.relation_identities``): equal means unchanged.
 IDENTITY_METADATA = "warehouse/identity"
 _ENV_LOCK = threading.Lock()
+#: The group of the star schema and the business marts: what BI reads.
+MARTS_GROUP = "marts"
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
-    """dbt sources become ``raw/<table>``; models are grouped by layer (staging, marts, ...)."""
+    """dbt sources become ``raw/<table>``; models are grouped by layer (staging, marts, ...);
+    marts carry the freshness policy, when one is given."""
+
+    def __init__(
+        self,
+        settings: DagsterDbtTranslatorSettings | None = None,
+        freshness: dg.FreshnessPolicy | None = None,
+    ) -> None:
+        super().__init__(settings=settings)
+        self.freshness = freshness
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -86,15 +97,19 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         layer = (
             fqn[1] if props["resource_type"] == "model" and len(fqn) > 2 else props["resource_type"]
         )
-        return spec.replace_attributes(group_name=layer)
+        spec = spec.replace_attributes(group_name=layer)
+        if layer == MARTS_GROUP and self.freshness is not None:
+            spec = dg.apply_freshness_policy(spec, self.freshness)
+        return spec
 
 
-def translator() -> WarehouseDbtTranslator:
-    """The translator with dbt tests as asset checks."""
+def translator(freshness: dg.FreshnessPolicy | None = None) -> WarehouseDbtTranslator:
+    """The translator with dbt tests as asset checks (and ``freshness`` on the marts)."""
     return WarehouseDbtTranslator(
         settings=DagsterDbtTranslatorSettings(
             enable_asset_checks=True, enable_code_references=False
-        )
+        ),
+        freshness=freshness,
     )
 
 
@@ -349,7 +364,11 @@ def _with_unjudged_checks(
 # -- the dbt asset -----------------------------------------------------------------------
 
 
-def dbt_build_assets(project: DbtProject, warehouse: WarehouseSettings) -> dg.AssetsDefinition:
+def dbt_build_assets(
+    project: DbtProject,
+    warehouse: WarehouseSettings,
+    freshness: dg.FreshnessPolicy | None = None,
+) -> dg.AssetsDefinition:
     """The whole dbt project as one multi-asset, in the warehouse writers' pool."""
 
     @dbt_assets(
@@ -357,7 +376,7 @@ def dbt_build_assets(project: DbtProject, warehouse: WarehouseSettings) -> dg.As
         # life of the process, which would describe the project as it was when first read
         manifest=json.loads(project.manifest_path.read_text()),
         project=project,
-        dagster_dbt_translator=translator(),
+        dagster_dbt_translator=translator(freshness),
         name="dbt_build",
         pool=WRITER_POOL,
     )
@@ -713,14 +732,17 @@ def dbt_asset_keys(definitions: dg.Definitions, select: str) -> list[dg.AssetKey
 
 
 def build_defs(
-    warehouse: WarehouseSettings, target_dir: Path, project_dir: Path = DBT_PROJECT_DIR
+    warehouse: WarehouseSettings,
+    target_dir: Path,
+    project_dir: Path = DBT_PROJECT_DIR,
+    freshness: dg.FreshnessPolicy | None = None,
 ) -> tuple[dg.Definitions, dict[str, ModelRelation], dict[str, ModelRelation]]:
-    """The dbt assets, the marts they build and the staging models of the platform tables
-    (for the quality checks and the jobs)."""
+    """The dbt assets (the marts held to ``freshness``), the marts they build and the staging
+    models of the platform tables (for the quality checks and the jobs)."""
     project = dbt_project(target_dir, project_dir)
     ensure_manifest(project, warehouse)
     defs = dg.Definitions(
-        assets=[dbt_build_assets(project, warehouse)],
+        assets=[dbt_build_assets(project, warehouse, freshness)],
         resources={"dbt": dbt_resource(project)},
     )
     return defs, mart_relations(project), staging_relations(project)
