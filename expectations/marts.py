@@ -17,6 +17,9 @@ Rules (ERROR, they gate everything downstream of the mart):
 Distributions (WARN, reported but never blocking) flag a mart whose shape drifted.
 A rule whose column is missing fails on ``expect_column_to_exist``: a renamed column
 never silently turns a rule off.
+
+``great_expectations`` is imported inside the functions that use it, on purpose: it takes
+seconds to import, and the CLI and the Dagster definitions load these modules without it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ columns never selected, plus dlt's and the extractor's bookkeeping columns.
 - ``raw_columns_suite`` (WARN: reported, never blocking): raw has exactly the expected
   columns. A column the source added lands (the extractor holds back the personal-looking
   ones) and shows up here as an extra column, a warning, not a failure.
+
+``great_expectations`` is imported inside the functions that use it, on purpose: it takes
+seconds to import, and the CLI and the Dagster definitions load these modules without it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ and validating a pandas copy of the table cost seconds per suite even at the sma
 
 An expectation type without a warehouse form is validated by Great Expectations itself, on a
 pandas batch of only the columns it names.
+
+``great_expectations`` is imported inside the functions that use it, on purpose: it takes
+seconds to import, and the CLI and the Dagster definitions load these modules without it.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from generator import encode as enc
+from generator import read_manifest, write_manifest
 from generator.platform import DAY, person_names, personal_details
+from generator.target import Target
 
 MUTATION_SPAN = DAY
 
@@ -41,9 +43,6 @@ def mutate_source(
 ) -> dict[str, Any]:
     """Apply one deterministic mutation to a generated database and record it in its manifest
     (``revenue_hard_delete``: the share of revenue payments it hard-deletes)."""
-    from generator import read_manifest, write_manifest
-    from generator.target import Target
-
     if not manifest_path.exists():
         raise MutationError(
             f"no manifest at {manifest_path}: --mutate needs a database made by `warehouse generate` "

@@ -21,7 +21,17 @@ import dagster as dg
 
 from ingestion.settings import WarehouseSettings
 from orchestration.alerting import Alert, check_alert, run_alert, send_alert
-from orchestration.config import SELF_ALERTING_TAG, OrchestrationSettings
+from orchestration.config import (
+    AS_OF_TAG,
+    FULL_REFRESH_TAG,
+    PLANNED_TAG,
+    SELF_ALERTING_TAG,
+    OrchestrationSettings,
+)
+from orchestration.definitions import build_definitions, required_checks
+from orchestration.defs.automation import decide_build
+from orchestration.defs.transform import BuildRequest, dbt_project, plan_incremental_build
+from orchestration.instance import prepare_dagster_home
 
 
 @dataclass(frozen=True)
@@ -216,8 +226,6 @@ def run_job(
     to the run's; ``asset_selection`` runs that subset of the job. The console shows only
     critical Dagster logs (``log_level``): every event stays in the instance, and the
     summary names each failure's cause in one line."""
-    from orchestration.definitions import build_definitions
-    from orchestration.instance import prepare_dagster_home
 
     started = time.perf_counter()
     if instance is None:
@@ -279,8 +287,6 @@ def run_hourly(
     Returns one summary of both runs, and the decision (None when the extract failed).
     ``serving``: the serving settings the definitions were built with (default: the
     environment's)."""
-    from orchestration.definitions import required_checks
-    from orchestration.defs.automation import decide_build
 
     started = time.perf_counter()
     land = run_job(
@@ -355,13 +361,6 @@ def run_transform(
     checks on the models). ``incremental``: only what the change detector finds not current
     (the models it plans, with their checks; the raw suites run with the land job);
     ``selection``: exactly these dbt assets; otherwise everything."""
-    from orchestration.config import AS_OF_TAG, FULL_REFRESH_TAG, PLANNED_TAG
-    from orchestration.definitions import required_checks
-    from orchestration.defs.transform import (
-        BuildRequest,
-        dbt_project,
-        plan_incremental_build,
-    )
 
     definitions = definitions or _definitions(warehouse, orchestration)
     run_tags = dict(tags or {})
@@ -405,6 +404,5 @@ def run_transform(
 
 
 def _definitions(warehouse: WarehouseSettings, orchestration: OrchestrationSettings):
-    from orchestration.definitions import build_definitions
 
     return build_definitions(warehouse, orchestration)

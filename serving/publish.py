@@ -514,8 +514,6 @@ def rollback(settings: ServingSettings) -> PublishResult:
         previous = versions[index - 1]
         postgres = None
         if settings.pg_url:
-            from serving.postgres import publish_version
-
             with _timed(timings, "postgres_copy_audit_swap"):
                 postgres = publish_version(settings, previous, previous.stem, pg_timings=timings)
         with _timed(timings, "swap_serving_file"):

@@ -14,6 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from serving.checks import CheckSummary
+from serving.publish import publish_warehouse, rollback, served_check_summary
+from serving.report.mail import send_report
+from serving.report.render import build_report
 from serving.settings import ServingSettings
 
 
@@ -21,8 +24,6 @@ def publish_step(
     warehouse_path: Path, checks: CheckSummary, settings: ServingSettings | None = None
 ) -> dict:
     """Write-audit-publish the served tables, stamped with the gate's ``checks``."""
-    from serving.publish import publish_warehouse
-
     settings = settings or ServingSettings()
     result = publish_warehouse(warehouse_path, settings, checks)
     return {
@@ -39,8 +40,6 @@ def publish_step(
 
 def rollback_step(settings: ServingSettings | None = None) -> dict:
     """Serve the previous published version again (file and PostgreSQL)."""
-    from serving.publish import rollback
-
     result = rollback(settings or ServingSettings())
     return {"version": result.version, "rolled_back_from": result.rolled_back_from}
 
@@ -53,9 +52,6 @@ def report_step(
 ) -> dict:
     """Render the dated leadership report, stamped with ``checks`` (default: the served
     version's); email it when ``email`` (default: SMTP configured)."""
-    from serving.publish import served_check_summary
-    from serving.report.mail import send_report
-    from serving.report.render import build_report
 
     settings = settings or ServingSettings()
     checks = checks or served_check_summary(settings)

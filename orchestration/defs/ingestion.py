@@ -34,6 +34,7 @@ from orchestration.config import EXTRACT_MODE_TAG, WRITER_POOL
 from orchestration.keys import raw_key, source_key
 from orchestration.source_catalog import source_tables
 from orchestration.source_db import profile_tables
+from orchestration.warehouse_db import warehouse_connection
 
 SOURCE_GROUP = "source"
 RAW_GROUP = "raw"
@@ -187,8 +188,6 @@ def extract_assets(
 
 
 def _raw_rows(warehouse: WarehouseSettings, table: str) -> int:
-    from orchestration.warehouse_db import warehouse_connection
-
     with warehouse_connection(warehouse.warehouse_path) as con:
         return int(con.execute(f'select count(*) from raw."{table}"').fetchall()[0][0])
 

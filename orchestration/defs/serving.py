@@ -28,6 +28,7 @@ from orchestration.config import RECHECK_TAG, WRITER_POOL
 from serving.checks import PublishBlocked
 from serving.publish import AuditFailed, served_check_summary, served_state
 from serving.settings import ServingSettings
+from serving.steps import publish_step, report_step
 
 SERVING_GROUP = "serving"
 PUBLISH_KEY = dg.AssetKey([SERVING_GROUP, "publish"])
@@ -79,8 +80,6 @@ def publish_asset(
                     "checks_failed": summary.failed,
                 }
             )
-        from serving.steps import publish_step
-
         try:
             result = publish_step(warehouse.warehouse_path, summary, serving)
         except (PublishBlocked, AuditFailed) as exc:
@@ -123,8 +122,6 @@ def report(
 ) -> dg.MaterializeResult:
     """Render the dated report from the served version (stamped with its check counts) and
     email it when SMTP is configured."""
-    from serving.steps import report_step
-
     try:
         checks = served_check_summary(serving)
     except PublishBlocked as exc:

@@ -64,6 +64,7 @@ from orchestration.config import (
 )
 from orchestration.keys import raw_key
 from orchestration.relations import ModelRelation
+from serving.catalog import is_served_name
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 #: What the relation holds (``build_state.relation_identities``): equal means unchanged.
@@ -704,8 +705,6 @@ def staging_relations(project: DbtProject) -> dict[str, ModelRelation]:
 
 def served_model_keys(project: DbtProject) -> list[dg.AssetKey]:
     """The asset keys of every model the serving stage publishes (marts, dims, facts)."""
-    from serving.catalog import is_served_name
-
     manifest = json.loads(project.manifest_path.read_text())
     t = translator()
     return sorted(
