@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -417,56 +418,13 @@ def hand_over(
     return dlt.mark.with_hints(batch, hints) if first else batch
 
 
-def _table_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
-    """The rows of one spec'd table for this run: full, or the delta since raw's cursor."""
-    report = ctx.report(table)
+@contextmanager
+def _reading(ctx: ExtractContext, report: TableReport, stats: ReadStats) -> Iterator[None]:
+    """Around one table's read: its times and read statistics on the report, whatever
+    happens; a source error or a drift that stops the table recorded on it, not raised."""
     report.started_at = ledger.now()
-    stats = ReadStats()
-    spec = TABLE_SPECS[table]
     try:
-        plan = plan_of(ctx, table)
-        cursor_value = plan.cursor if spec.cursor and table not in ctx.rehash else None
-        report.mode = "incremental" if cursor_value is not None else "full"
-        reader = ctx.reader
-        where = None
-        if spec.cursor and cursor_value is not None:
-            q = reader.quote(spec.cursor)
-            if isinstance(cursor_value, datetime):
-                since = cursor_value - timedelta(seconds=spec.lag_seconds)
-                where = f"{q} >= {_literal(since)}"
-            else:
-                where = f"{q} > {_literal(int(cursor_value) - int(spec.lag_seconds))}"
-        key = reader.quote(spec.primary_key)
-
-        def read(lo: int, hi: int) -> pa.Table:
-            bounds = None if lo == hi == -1 else f"{key} > {lo} AND {key} <= {hi}"
-            condition = " AND ".join(p for p in (where, bounds) if p)
-            return reader.read(table, plan.columns, condition or None, stats)
-
-        expected, batches = _key_range_batches(
-            reader, table, spec.primary_key, where, ctx.chunk_rows, stats, read
-        )
-        ctx.progress.table_started(table, report.mode, expected)
-        hints = dlt.mark.make_hints(
-            columns=column_hints(plan.columns, {c: n for c, (_, n) in plan.drift.widened.items()})
-        )
-        first = True
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            ctx.progress.rows_read(table, batch.num_rows)
-            batch = prepare_batch(batch, plan, ctx, report)
-            if plan.compared:
-                batch = _changed_rows(ctx, plan, batch)
-                if batch.num_rows == 0:
-                    continue
-            yield hand_over(batch, plan, ctx, report, hints, first)
-            first = False
-            ctx.faults.reached("read")
-        if first and plan.cursor is None:
-            # An empty source table still gets its raw table: dbt's sources must exist.
-            empty = prepare_batch(_empty_batch(plan.columns), plan, ctx, report)
-            yield hand_over(empty, plan, ctx, report, hints, True)
+        yield
     except (SourceError, TableDriftError) as exc:
         # What was yielded lands. The next run's cursor comes from raw: for an append-only
         # table (read in key order) what landed is a contiguous prefix; a mutable table's rows
@@ -478,28 +436,95 @@ def _table_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
         ctx.progress.table_finished(report)
 
 
+def _hints(plan: TablePlan) -> Any:
+    """dlt's column hints for the table's first batch (types, and columns widened in raw)."""
+    widened = {c: n for c, (_, n) in plan.drift.widened.items()}
+    return dlt.mark.make_hints(columns=column_hints(plan.columns, widened))
+
+
+def _handed_over(
+    plan: TablePlan,
+    ctx: ExtractContext,
+    report: TableReport,
+    batches: Iterator[pa.Table],
+    empty_table: bool,
+) -> Iterator[Any]:
+    """Each batch read, prepared (masked, erased, redacted, cast), kept only where raw does not
+    hold it unchanged (for a table compared with raw), and handed to dlt; with
+    ``empty_table`` and nothing handed over, an empty batch, so raw has the table all the same
+    (dbt's sources must exist)."""
+    hints, first = _hints(plan), True
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        ctx.progress.rows_read(plan.table, batch.num_rows)
+        batch = prepare_batch(batch, plan, ctx, report)
+        if plan.compared:
+            batch = _changed_rows(ctx, plan, batch)
+            if batch.num_rows == 0:
+                continue
+        yield hand_over(batch, plan, ctx, report, hints, first)
+        first = False
+        ctx.faults.reached("read")
+    if first and empty_table:
+        empty = prepare_batch(_empty_batch(plan.columns), plan, ctx, report)
+        yield hand_over(empty, plan, ctx, report, hints, True)
+
+
+def _since_cursor(spec: TableSpec, cursor: Any, reader: SourceReader) -> str | None:
+    """The WHERE of an incremental read: rows at or after the cursor less the spec's lag (a
+    timestamp), or after it less the lag (a key); None reads the whole table."""
+    if not spec.cursor or cursor is None:
+        return None
+    column = reader.quote(spec.cursor)
+    if isinstance(cursor, datetime):
+        return f"{column} >= {_literal(cursor - timedelta(seconds=spec.lag_seconds))}"
+    return f"{column} > {_literal(int(cursor) - int(spec.lag_seconds))}"
+
+
+def _table_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
+    """The rows of one spec'd table for this run: full, or the delta since raw's cursor."""
+    report, stats, spec = ctx.report(table), ReadStats(), TABLE_SPECS[table]
+    with _reading(ctx, report, stats):
+        plan = plan_of(ctx, table)
+        cursor = plan.cursor if spec.cursor and table not in ctx.rehash else None
+        report.mode = "incremental" if cursor is not None else "full"
+        reader = ctx.reader
+        where = _since_cursor(spec, cursor, reader)
+        key = reader.quote(spec.primary_key)
+
+        def read(lo: int, hi: int) -> pa.Table:
+            bounds = None if lo == hi == -1 else f"{key} > {lo} AND {key} <= {hi}"
+            condition = " AND ".join(p for p in (where, bounds) if p)
+            return reader.read(table, plan.columns, condition or None, stats)
+
+        expected, batches = _key_range_batches(
+            reader, table, spec.primary_key, where, ctx.chunk_rows, stats, read
+        )
+        ctx.progress.table_started(table, report.mode, expected)
+        yield from _handed_over(plan, ctx, report, batches, empty_table=plan.cursor is None)
+
+
+def _integer_key(reader: SourceReader, table: str, columns: Sequence[SourceColumn]) -> str | None:
+    """The table's primary key when it is one integer column (read in key ranges)."""
+    keys = reader.primary_key(table)
+    kinds = {c.name: c for c in columns}
+    if len(keys) != 1 or keys[0] not in kinds:
+        return None
+    column = kinds[keys[0]]
+    return keys[0] if column.kind == "integer" or (column.unsigned and column.scale == 0) else None
+
+
 def _unspecified_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
     """Any other table: reflected and loaded whole (replace), columns without a mapping skipped."""
-    report = ctx.report(table, specified=False)
+    report, stats = ctx.report(table, specified=False), ReadStats()
     report.mode = "replace"
-    report.started_at = ledger.now()
-    stats = ReadStats()
-    try:
+    with _reading(ctx, report, stats):
         plan = plan_of(ctx, table)
-        reader = ctx.reader
-        columns = plan.columns
+        reader, columns = ctx.reader, plan.columns
+        key = _integer_key(reader, table, columns)
         keys = reader.primary_key(table)
         kinds = {c.name: c for c in columns}
-        key = (
-            keys[0]
-            if len(keys) == 1
-            and keys[0] in kinds
-            and (
-                kinds[keys[0]].kind == "integer"
-                or (kinds[keys[0]].unsigned and kinds[keys[0]].scale == 0)
-            )
-            else None
-        )
         batches: Iterator[pa.Table]
         expected = reader.estimated_rows(table)
         if key is not None:
@@ -518,27 +543,7 @@ def _unspecified_rows(table: str, ctx: ExtractContext) -> Iterator[Any]:
             # No key to page on: one server-side cursor, chunk_rows rows at a time.
             batches = reader.stream_batches(table, columns, ctx.chunk_rows, stats)
         ctx.progress.table_started(table, report.mode, expected)
-        hints = dlt.mark.make_hints(
-            columns=column_hints(columns, {c: n for c, (_, n) in plan.drift.widened.items()})
-        )
-        first = True
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            ctx.progress.rows_read(table, batch.num_rows)
-            batch = prepare_batch(batch, plan, ctx, report)
-            yield hand_over(batch, plan, ctx, report, hints, first)
-            first = False
-            ctx.faults.reached("read")
-        if first:
-            empty = prepare_batch(_empty_batch(columns), plan, ctx, report)
-            yield hand_over(empty, plan, ctx, report, hints, True)
-    except (SourceError, TableDriftError) as exc:
-        report.fail(str(exc))
-    finally:
-        report.absorb(stats)
-        report.finished_at = ledger.now()
-        ctx.progress.table_finished(report)
+        yield from _handed_over(plan, ctx, report, batches, empty_table=True)
 
 
 def table_resource(spec: TableSpec, ctx: ExtractContext) -> DltResource:
