@@ -8,10 +8,15 @@ Prints, for the `medium` payments and activity_logs tables:
   (target: large under 1.5x medium: memory follows the chunk size, not the table);
 - the time of a full load of every table and of the incremental run after
   `generate --mutate --volume 0.01` (target: incremental under 10% of full), for
-  --repeat warehouses loaded from the same source, and the median share.
+  --repeat warehouses loaded from the same source, and the median share;
+- with --sql-table, dlt's own ``sql_table`` source (the way dlt's docs load a table: full
+  reflection, arrow backends, parquet into DuckDB, nothing of the project's masking or change
+  detection) on the same tables in the same attempts, against the same ceiling: what the
+  project's reader would have to match if it were rebuilt on ``sql_table``.
 
     uv run python bench/extract.py [--url mysql+pymysql://root@127.0.0.1:3306/] [--large]
         [--large-database NAME]   # reuse a generated large database instead of building one
+        [--sql-table] [--no-incremental]
 
 Each extraction runs in its own child process, so peak RSS is that run's alone (the child's
 VmHWM; until 2026-11-27 the bench read ru_maxrss, which a child inherits from this
@@ -42,6 +47,7 @@ from ingestion.pipeline import run_extract
 from ingestion.settings import WarehouseSettings
 
 BENCH_TABLES = ["payments", "activity_logs"]
+SQL_TABLE_BACKENDS = ("connectorx", "pyarrow")
 PII_KEY = "bench-key"
 
 
@@ -91,8 +97,49 @@ def child(source: str, warehouse: str, tables: list[str] | None) -> None:
     )
 
 
-def run_child(source: str, warehouse: Path, tables: list[str] | None) -> dict:
-    """One extraction in a fresh process."""
+def sql_table_child(source: str, warehouse: str, backend: str) -> None:
+    """Load BENCH_TABLES with dlt's ``sql_table`` and print seconds, rows and peak RSS."""
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    folder = Path(warehouse).parent / f"dlt_{backend}"
+    cx_url = (
+        make_url(source).set(drivername="mysql", query={}).render_as_string(hide_password=False)
+    )
+
+    def load(tables: list[str], path: Path) -> tuple[float, int]:
+        pipeline = dlt.pipeline(
+            pipeline_name=f"bench_{backend}_{path.stem}",
+            pipelines_dir=str(folder),
+            destination=dlt.destinations.duckdb(str(path)),
+            dataset_name="raw",
+        )
+        resources = [
+            sql_table(
+                credentials=source,
+                table=table,
+                backend=backend,  # type: ignore[arg-type]
+                reflection_level="full_with_precision",
+                chunk_size=100_000,
+                backend_kwargs={"conn": cx_url} if backend == "connectorx" else None,
+            )
+            for table in tables
+        ]
+        started = time.perf_counter()
+        pipeline.run(resources, write_disposition="replace", loader_file_format="parquet")
+        seconds = time.perf_counter() - started
+        counts = pipeline.last_trace.last_normalize_info.row_counts  # type: ignore[union-attr]
+        return seconds, sum(v for k, v in counts.items() if not k.startswith("_dlt"))
+
+    load(["tenants"], Path(warehouse).with_name(Path(warehouse).stem + "_warmup.duckdb"))
+    seconds, rows = load(BENCH_TABLES, Path(warehouse))
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_rss_mb()}))
+
+
+def run_child(
+    source: str, warehouse: Path, tables: list[str] | None, sql_table_backend: str | None = None
+) -> dict:
+    """One extraction in a fresh process (the project's, or dlt's ``sql_table``)."""
     command = [
         sys.executable,
         __file__,
@@ -104,6 +151,8 @@ def run_child(source: str, warehouse: Path, tables: list[str] | None) -> dict:
     ]
     if tables:
         command += ["--tables", ",".join(tables)]
+    if sql_table_backend:
+        command += ["--sql-table-backend", sql_table_backend]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"child failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -160,7 +209,17 @@ def main() -> None:
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
     parser.add_argument("--tables", help=argparse.SUPPRESS)
+    parser.add_argument("--sql-table-backend", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sql-table", action="store_true", help="also time dlt's sql_table on the same tables"
+    )
+    parser.add_argument(
+        "--no-incremental", action="store_true", help="skip the full/incremental loads"
+    )
     args = parser.parse_args()
+    if args.child and args.sql_table_backend:
+        sql_table_child(args.source, args.warehouse, args.sql_table_backend)
+        return
     if args.child:
         child(args.source, args.warehouse, args.tables.split(",") if args.tables else None)
         return
@@ -174,7 +233,8 @@ def main() -> None:
 
             # Alternate ceiling and project a few times: on a shared 2-core machine one pair
             # alone can be off by half either way; the median ratio is what is reported.
-            ratios = []
+            ratios: list[float] = []
+            sql_table_ratios: dict[str, list[float]] = {}
             for attempt in range(1, args.repeat + 1):
                 rows, seconds = ceiling(medium, work / f"ceiling_{attempt}.duckdb")
                 project = run_child(medium, work / f"bench_tables_{attempt}.duckdb", BENCH_TABLES)
@@ -187,9 +247,25 @@ def main() -> None:
                 )
                 print(
                     f"[{attempt}] project (warehouse extract): {project['rows']:,} rows in "
-                    f"{project['seconds']:.2f} s = {project_rate:,.0f} rows/s = {ratios[-1]:.0%}"
+                    f"{project['seconds']:.2f} s = {project_rate:,.0f} rows/s = {ratios[-1]:.0%}; "
+                    f"peak RSS {project['peak_rss_mb']:,.0f} MB"
                 )
+                for backend in SQL_TABLE_BACKENDS if args.sql_table else ():
+                    dlt_run = run_child(
+                        medium, work / f"sql_table_{backend}_{attempt}.duckdb", None, backend
+                    )
+                    rate = dlt_run["rows"] / dlt_run["seconds"]
+                    sql_table_ratios.setdefault(backend, []).append(rate / ceiling_rate)
+                    print(
+                        f"[{attempt}] dlt sql_table, {backend} backend: {dlt_run['rows']:,} rows "
+                        f"in {dlt_run['seconds']:.2f} s = {rate:,.0f} rows/s = "
+                        f"{rate / ceiling_rate:.0%}; peak RSS {dlt_run['peak_rss_mb']:,.0f} MB"
+                    )
             print(f"ratio: median {statistics.median(ratios):.0%} of the ceiling (target >= 60%)")
+            for backend, shares in sql_table_ratios.items():
+                print(f"dlt sql_table, {backend}: median {statistics.median(shares):.0%} of it")
+            if args.no_incremental:
+                return
 
             print(f"peak RSS medium ({', '.join(BENCH_TABLES)}): {project['peak_rss_mb']:,.0f} MB")
             if args.large or args.large_database:
