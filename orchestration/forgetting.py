@@ -115,6 +115,15 @@ def request_ids(settings: WarehouseSettings, given: Sequence[int], file: Path | 
     return ids
 
 
+def require_warehouse(settings: WarehouseSettings) -> None:
+    """Stop, in one line, when there is no warehouse to forget anything in."""
+    if not settings.warehouse_path.exists():
+        raise ErasureError(
+            f"warehouse {settings.warehouse_path} does not exist: nothing to forget yet "
+            "(run `warehouse run` first, or give --warehouse)"
+        )
+
+
 def _compact(path: Path) -> None:
     """Rewrite the warehouse file table by table: DuckDB reuses freed blocks but does not
     clear them, so values an UPDATE replaced could otherwise still be read off the disk."""
@@ -141,11 +150,7 @@ def forget_people(
     progress: Progress | None = None,
 ) -> ForgetOutcome:
     """Carry out one erasure request end to end (see the module's docstring)."""
-    if not settings.warehouse_path.exists():
-        raise ErasureError(
-            f"warehouse {settings.warehouse_path} does not exist: nothing to forget yet "
-            "(run `warehouse run` first, or give --warehouse)"
-        )
+    require_warehouse(settings)
     pipeline = platform_pipeline(settings)
     if pipeline.has_pending_data:
         raise ErasureError(

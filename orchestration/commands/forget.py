@@ -49,7 +49,12 @@ def forget(
 
     from ingestion.erasure import ErasureError
     from orchestration.config import DBT_LOG_TAG, OrchestrationSettings
-    from orchestration.forgetting import ForgetIncomplete, forget_people, request_ids
+    from orchestration.forgetting import (
+        ForgetIncomplete,
+        forget_people,
+        request_ids,
+        require_warehouse,
+    )
     from orchestration.instance import prepare_dagster_home
 
     settings = build_settings(source, warehouse)
@@ -57,6 +62,7 @@ def forget(
     orchestration = OrchestrationSettings()
     try:
         ids = request_ids(settings, user_id or [], file)
+        require_warehouse(settings)
         prepare_dagster_home(orchestration)
         console.print(f"Forgetting {len(ids)} account(s) and the accounts merged with them")
         dbt_log = orchestration.alert_log.parent / "dbt.log"
