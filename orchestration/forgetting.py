@@ -65,6 +65,7 @@ class ForgetOutcome:
     version: str | None = None
     versions_dropped: int = 0
     postgres: str | None = None
+    compacted: bool = False
     reports_deleted: int = 0
     report: Path | None = None
     touched: dict[str, object] = field(default_factory=dict)
@@ -191,6 +192,7 @@ def forget_people(
         )
     # Only now does no table hold them: every model was rebuilt from the rewritten raw.
     _compact(settings.warehouse_path)
+    outcome.compacted = True
     verdict = publication_gate(settings, orchestration)
     if not verdict.open:
         _record(settings, outcome, "not published")
@@ -210,21 +212,25 @@ def forget_people(
 
 
 def _render_report(serving: ServingSettings, checks: CheckSummary) -> tuple[Path | None, int]:
-    """The leadership report again, from the new version; the older report files deleted."""
+    """The leadership report again, from the new version (None when the data has no complete
+    month to report); every older report file deleted either way."""
     folder = serving.resolved_report_dir
-    rendered = build_report(
-        serving.resolved_serving_path, folder, checks, schema=serving.serving_schema
-    )
-    older = [p for p in folder.glob("*.html") if p != rendered.path]
+    try:
+        rendered: Path | None = build_report(
+            serving.resolved_serving_path, folder, checks, schema=serving.serving_schema
+        ).path
+    except ValueError:
+        rendered = None
+    older = [p for p in folder.glob("*.html") if p != rendered] if folder.exists() else []
     for path in older:
         path.unlink()
-    return rendered.path, len(older)
+    return rendered, len(older)
 
 
 def _record(settings: WarehouseSettings, outcome: ForgetOutcome, status: str) -> None:
     outcome.touched = {
         "rows_rewritten": outcome.erasure.rows_rewritten,
-        "warehouse_file_rewritten": True,
+        "warehouse_file_rewritten": outcome.compacted,
         "dlt_load_packages_deleted": outcome.load_packages_deleted,
         "validation_results_deleted": outcome.validation_results_deleted,
         "published_version": outcome.version,
