@@ -1,6 +1,7 @@
 """`warehouse forget` on the tiny warehouse the orchestration group builds: a person with two
 merged accounts is forgotten in every copy the project keeps, finance's totals do not move,
-and a later incremental run and a rebuild from nothing do not bring them back.
+and a later incremental extract, a reconcile and a re-extract from nothing do not bring
+them back.
 
 What "them" is comes from the SQLite source, not from the code under test: the two accounts
 share a tenant and an email; their email hash is read from raw before the request.
@@ -19,10 +20,9 @@ import psycopg
 import pytest
 
 from ingestion.erasure import register_file
+from ingestion.pipeline import run_extract
 from orchestration.config import DBT_LOG_TAG
-from orchestration.definitions import build_definitions
 from orchestration.forgetting import forget_people
-from orchestration.runner import run_hourly, run_job
 from serving.checks import CheckSummary
 from serving.publish import list_versions, publish_warehouse
 from tests.integration.test_orchestration_pipeline import (  # noqa: F401 - the group's fixture
@@ -209,33 +209,32 @@ def test_forget_reaches_every_copy_and_stays_forgotten(built, tmp_path: Path) ->
         ).fetchone()[0]
         assert erased_rows == outcome.erasure.rows_rewritten["raw.payments"]
 
-    # The source changes the person's rows: an incremental run reads them again.
+    # The source changes the person's rows: an incremental extract reads them again, and a
+    # reconcile compares every key with the source; neither brings them back.
     with sqlite3.connect(warehouse.demo_source_path) as con:
         latest = con.execute("select max(updated_at) from users").fetchone()[0]
         con.execute(
             "update users set updated_at = ?, postal_code = '99999' where id in (?, ?)",
             [latest, first, second],
         )
-    serving = serving_settings(root, dbt_target)
-    definitions = build_definitions(warehouse, orchestration, serving)
-    with dg.DagsterInstance.ephemeral() as instance:
-        summary, _ = run_hourly(
-            warehouse, orchestration, instance, definitions, alert=False, serving=serving
-        )
-    assert summary.success, summary.failure
+    incremental = run_extract(warehouse)
+    assert incremental.ok and incremental.tables["users"].rows_landed >= 2
     assert _duckdb_hits(warehouse.warehouse_path, hashes, ids) == []
-    assert _duckdb_hits(serving.resolved_serving_path, hashes, ids) == []
+    reconciled = run_extract(warehouse, mode="reconcile")
+    assert reconciled.ok and reconciled.tables["users"].deletes_detected == 0
+    with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
+        assert con.execute(
+            "select count(*), count(_source_deleted_at), max(postal_prefix) "
+            "from raw.users where id < 0"
+        ).fetchone() == (2, 0, None)
+    assert _duckdb_hits(warehouse.warehouse_path, hashes, ids) == []
 
     # A warehouse extracted again from nothing (the file lost, the register file beside it
     # kept): every model is built from raw, so raw is where they must not come back.
     assert register_file(warehouse.warehouse_path).exists()
     warehouse.warehouse_path.unlink()
     shutil.rmtree(warehouse.data_dir / ".dlt_pipelines")
-    with dg.DagsterInstance.ephemeral() as instance:
-        land = run_job(
-            "land", warehouse, orchestration, instance, alert=False, definitions=definitions
-        )
-    assert land.success, land.failure
+    assert run_extract(warehouse).ok
     assert _duckdb_hits(warehouse.warehouse_path, hashes, ids) == []
     with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from raw.users where id < 0").fetchone() == (2,)
