@@ -165,9 +165,6 @@ def test_incremental_transform_builds_only_changes_and_matches_a_full_rebuild(
     }
 
 
-# A group of its own: the module's two longest scenarios run on both workers at once (each
-# worker builds the template once; the copies make the tests independent).
-@pytest.mark.xdist_group("dbt_code")
 def test_incremental_transform_builds_changed_code_without_a_load(
     tmp_path: Path, template: tuple[Path, set[str]]
 ) -> None:
