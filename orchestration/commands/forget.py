@@ -15,7 +15,7 @@ from orchestration.commands.common import (
     fail,
     progress_lines,
 )
-from orchestration.commands.publish import serving_settings
+from orchestration.commands.publish import PgUrlOption, serving_settings
 
 
 def forget(
@@ -31,15 +31,7 @@ def forget(
     ] = None,
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
-    pg_url: Annotated[
-        str | None,
-        typer.Option(
-            "--pg-url",
-            envvar="WAREHOUSE_PG_URL",
-            help="The PostgreSQL publication to rewrite as well.",
-            show_default=False,
-        ),
-    ] = None,
+    pg_url: PgUrlOption = None,
 ) -> None:
     """Forget people: their accounts and every account merged into the same person lose their
     personal attributes in raw, the snapshots, the marts, every kept serving version and

@@ -27,6 +27,18 @@ ServingOption = Annotated[
 ]
 
 
+# The PostgreSQL publication: `publish` writes it, `forget` rewrites it.
+PgUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pg-url",
+        envvar="WAREHOUSE_PG_URL",
+        help="PostgreSQL URL of the publication, e.g. postgresql://postgres@127.0.0.1:5432/warehouse.",
+        show_default=False,
+    ),
+]
+
+
 def serving_settings(serving: Path | None, pg_url: str | None, keep: int | None):
     """ServingSettings from flags, falling back to WAREHOUSE_* environment variables."""
     from serving.settings import ServingSettings
@@ -45,15 +57,7 @@ def publish(
     source: SourceOption = None,
     warehouse: WarehouseOption = None,
     serving: ServingOption = None,
-    pg_url: Annotated[
-        str | None,
-        typer.Option(
-            "--pg-url",
-            envvar="WAREHOUSE_PG_URL",
-            help="PostgreSQL URL to publish to as well, e.g. postgresql://postgres@127.0.0.1:5432/warehouse.",
-            show_default=False,
-        ),
-    ] = None,
+    pg_url: PgUrlOption = None,
     keep: Annotated[int | None, typer.Option(help="Published versions kept. Default 5.")] = None,
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Serve the previous published version again.")
